@@ -1,0 +1,30 @@
+//! `refuse`: resets every new connection as soon as it opens, before any
+//! data: a server that refuses service.
+
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step};
+
+struct Refuse;
+
+impl Fault for Refuse {
+    fn describe() -> Description {
+        Description::new(
+            "refuse",
+            "Resets connections (TCP RST) as soon as they open",
+        )
+        .version(env!("CARGO_PKG_VERSION"))
+    }
+
+    fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {
+        Ok(Self)
+    }
+
+    fn on_open(&mut self) -> Vec<Step> {
+        vec![Step::Reset]
+    }
+
+    fn on_data(&mut self, _chunk: Chunk) -> Vec<Step> {
+        vec![Step::Reset]
+    }
+}
+
+faultgate_guest::export_fault!(Refuse);

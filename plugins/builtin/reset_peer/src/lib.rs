@@ -1,0 +1,36 @@
+//! `reset_peer`: when data first arrives, waits `timeout` milliseconds and
+//! resets the connection (RST to both peers), as Toxiproxy does. The data is
+//! not passed on.
+
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+
+struct ResetPeer {
+    timeout_ms: u64,
+}
+
+impl Fault for ResetPeer {
+    fn describe() -> Description {
+        Description::new(
+            "reset_peer",
+            "Resets the connection (TCP RST) on data, after a timeout",
+        )
+        .version(env!("CARGO_PKG_VERSION"))
+        .attribute(attribute::integer(
+            "timeout",
+            0,
+            "milliseconds from the first data to the reset",
+        ))
+    }
+
+    fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        Ok(Self {
+            timeout_ms: attrs.non_negative("timeout", 0, "milliseconds")?,
+        })
+    }
+
+    fn on_data(&mut self, _chunk: Chunk) -> Vec<Step> {
+        vec![step::sleep_ms(self.timeout_ms), Step::Reset]
+    }
+}
+
+faultgate_guest::export_fault!(ResetPeer);

@@ -1,0 +1,78 @@
+//! `slicer`: cuts each chunk into pieces of about `average_size` bytes
+//! (± `size_variation`), `delay` microseconds apart, to exercise a peer's
+//! handling of partial reads. Every byte goes on exactly once, in order. An
+//! `average_size` of 0 leaves chunks whole.
+
+use faultgate_guest::{
+    Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, random_between, step,
+};
+
+struct Slicer {
+    average: u64,
+    variation: u64,
+    delay_us: u64,
+}
+
+impl Fault for Slicer {
+    fn describe() -> Description {
+        Description::new(
+            "slicer",
+            "Slices data into small pieces with a delay between them",
+        )
+        .version(env!("CARGO_PKG_VERSION"))
+        .attribute(attribute::integer(
+            "average_size",
+            0,
+            "average piece size in bytes; 0 = do not slice",
+        ))
+        .attribute(attribute::integer(
+            "size_variation",
+            0,
+            "random variation of the piece size, ± bytes",
+        ))
+        .attribute(attribute::integer(
+            "delay",
+            0,
+            "delay between pieces in microseconds",
+        ))
+    }
+
+    fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        let average = attrs.non_negative("average_size", 0, "bytes")?;
+        let variation = attrs.non_negative("size_variation", 0, "bytes")?;
+        if average > 0 && variation >= average {
+            return Err(format!(
+                "size_variation: must be smaller than average_size ({average}), got {variation}"
+            ));
+        }
+        Ok(Self {
+            average,
+            variation,
+            delay_us: attrs.non_negative("delay", 0, "microseconds")?,
+        })
+    }
+
+    fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
+        if self.average == 0 {
+            return vec![step::forward_all(chunk.len)];
+        }
+        let mut steps = Vec::new();
+        let mut offset = 0u32;
+        while offset < chunk.len {
+            let size = random_between(
+                (self.average - self.variation) as i64,
+                (self.average + self.variation) as i64,
+            )
+            .max(1) as u32;
+            let end = chunk.len.min(offset.saturating_add(size));
+            if offset > 0 && self.delay_us > 0 {
+                steps.push(step::sleep_us(self.delay_us));
+            }
+            steps.push(step::forward(offset, end));
+            offset = end;
+        }
+        steps
+    }
+}
+
+faultgate_guest::export_fault!(Slicer);

@@ -1,0 +1,36 @@
+//! `slow_close`: when the sender finishes, holds the end of stream back for
+//! `delay` milliseconds before passing it on. Data is untouched.
+
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+
+struct SlowClose {
+    delay_ms: u64,
+}
+
+impl Fault for SlowClose {
+    fn describe() -> Description {
+        Description::new("slow_close", "Delays the close of the connection")
+            .version(env!("CARGO_PKG_VERSION"))
+            .attribute(attribute::integer(
+                "delay",
+                0,
+                "delay of the close in milliseconds",
+            ))
+    }
+
+    fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        Ok(Self {
+            delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
+        })
+    }
+
+    fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
+        vec![step::forward_all(chunk.len)]
+    }
+
+    fn on_close(&mut self) -> Vec<Step> {
+        vec![step::sleep_ms(self.delay_ms)]
+    }
+}
+
+faultgate_guest::export_fault!(SlowClose);

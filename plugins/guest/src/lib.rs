@@ -1,0 +1,360 @@
+//! Write a faultgate fault plugin as a plain Rust type.
+//!
+//! A plugin is a WebAssembly component built against `wit/faultgate.wit`.
+//! This crate wraps the generated bindings so that a fault is a type that
+//! implements [`Fault`], exported with [`export_fault!`]:
+//!
+//! ```ignore
+//! use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+//!
+//! /// Delays every chunk by a fixed time.
+//! struct Delay { micros: u64 }
+//!
+//! impl Fault for Delay {
+//!     fn describe() -> Description {
+//!         Description::new("delay", "Delays every chunk")
+//!             .attribute(attribute::integer("ms", 0, "delay in milliseconds"))
+//!     }
+//!     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+//!         Ok(Delay { micros: attrs.non_negative("ms", 0, "milliseconds")? * 1000 })
+//!     }
+//!     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
+//!         vec![step::sleep_us(self.micros), step::forward_all(chunk.len)]
+//!     }
+//! }
+//!
+//! faultgate_guest::export_fault!(Delay);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
+//! in `target/wasm32-wasip2/release/` is the plugin.
+//!
+//! The host owns every socket and timer. A plugin only decides: for each
+//! chunk it returns [`Step`]s that the host carries out in order. Time in
+//! steps is measured from the chunk's arrival, so `sleep` delays relative to
+//! when the data came in.
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "tcp-plugin",
+        pub_export_macro: true,
+        default_bindings_module: "faultgate_guest::bindings",
+    });
+}
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use bindings::exports::faultgate::plugin::{meta, tcp};
+pub use bindings::faultgate::plugin::host;
+pub use bindings::faultgate::plugin::types::{
+    AttributeSpec, ByteRange, Chunk, ConnInfo, Direction, Step, Value, ValueType,
+};
+
+/// What a plugin says about itself (`faultgate plugin check`, `GET /plugins`).
+pub type Description = bindings::faultgate::plugin::types::Description;
+
+/// A fault: one value per connection and direction it applies to.
+pub trait Fault: Sized + 'static {
+    /// Name (the toxic `type`), summary and attributes. Attributes not
+    /// listed here are rejected, so a typo is an error rather than a no-op.
+    fn describe() -> Description;
+
+    /// Makes the fault for one connection, or says which attribute is wrong.
+    /// The same code validates attributes when a fault is attached through
+    /// the API, so the error reaches the API caller as a 400.
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
+
+    /// Steps before any data of this direction.
+    fn on_open(&mut self) -> Vec<Step> {
+        Vec::new()
+    }
+
+    /// Steps for one chunk.
+    fn on_data(&mut self, chunk: Chunk) -> Vec<Step>;
+
+    /// Steps when the sender has finished, before the end is passed on.
+    fn on_close(&mut self) -> Vec<Step> {
+        Vec::new()
+    }
+}
+
+impl Description {
+    /// A description with no attributes, versioned by the calling crate.
+    pub fn new(name: &str, summary: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: String::new(),
+            summary: summary.to_owned(),
+            attributes: Vec::new(),
+            wants_bytes: false,
+        }
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(mut self, spec: AttributeSpec) -> Self {
+        self.attributes.push(spec);
+        self
+    }
+
+    /// Sets the version shown to users, usually `env!("CARGO_PKG_VERSION")`.
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+
+    /// Asks for the bytes of every chunk (they are copied into the plugin).
+    pub fn wants_bytes(mut self) -> Self {
+        self.wants_bytes = true;
+        self
+    }
+}
+
+/// Attribute specs for [`Description::attribute`].
+pub mod attribute {
+    use super::{AttributeSpec, Value, ValueType};
+
+    fn spec(name: &str, kind: ValueType, default: Option<Value>, summary: &str) -> AttributeSpec {
+        AttributeSpec {
+            name: name.to_owned(),
+            type_: kind,
+            default,
+            summary: summary.to_owned(),
+        }
+    }
+
+    pub fn integer(name: &str, default: i64, summary: &str) -> AttributeSpec {
+        spec(
+            name,
+            ValueType::Integer,
+            Some(Value::Integer(default)),
+            summary,
+        )
+    }
+
+    pub fn float(name: &str, default: f64, summary: &str) -> AttributeSpec {
+        spec(name, ValueType::Float, Some(Value::Float(default)), summary)
+    }
+
+    pub fn boolean(name: &str, default: bool, summary: &str) -> AttributeSpec {
+        spec(
+            name,
+            ValueType::Boolean,
+            Some(Value::Boolean(default)),
+            summary,
+        )
+    }
+
+    pub fn text(name: &str, default: &str, summary: &str) -> AttributeSpec {
+        spec(
+            name,
+            ValueType::Text,
+            Some(Value::Text(default.to_owned())),
+            summary,
+        )
+    }
+}
+
+/// Shorthands for building steps.
+pub mod step {
+    use super::{ByteRange, Step};
+
+    /// Pass on the whole chunk of `len` bytes.
+    pub fn forward_all(len: u32) -> Step {
+        forward(0, len)
+    }
+
+    /// Pass on bytes [start, end) of the chunk.
+    pub fn forward(start: u32, end: u32) -> Step {
+        Step::Forward(ByteRange { start, end })
+    }
+
+    pub fn sleep_us(micros: u64) -> Step {
+        Step::Sleep(micros)
+    }
+
+    pub fn sleep_ms(millis: u64) -> Step {
+        Step::Sleep(millis.saturating_mul(1000))
+    }
+}
+
+/// A uniform random number in `low..=high` from the connection's seeded
+/// stream (so a run with the same `--seed` makes the same choices).
+pub fn random_between(low: i64, high: i64) -> i64 {
+    if high <= low {
+        return low;
+    }
+    let span = (high - low) as u64 + 1;
+    low + (host::random() % span) as i64
+}
+
+/// The attributes a fault was given, with typed getters. Every error names
+/// the attribute.
+pub struct Attrs {
+    values: Vec<(String, Value)>,
+}
+
+impl Attrs {
+    /// Checks names against the description: unknown ones are an error.
+    pub fn new(values: Vec<(String, Value)>, description: &Description) -> Result<Self, String> {
+        for (name, _) in &values {
+            if !description.attributes.iter().any(|a| &a.name == name) {
+                let known: Vec<&str> = description
+                    .attributes
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                return Err(if known.is_empty() {
+                    format!(
+                        "unknown attribute {name:?}; {} takes no attributes",
+                        description.name
+                    )
+                } else {
+                    format!(
+                        "unknown attribute {name:?}; expected one of: {}",
+                        known.join(", ")
+                    )
+                });
+            }
+        }
+        Ok(Self { values })
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// An integer. A float with no fraction (JSON `5.0`) counts.
+    pub fn int(&self, name: &str, default: i64) -> Result<i64, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(Value::Integer(i)) => Ok(*i),
+            Some(Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(*f as i64),
+            Some(other) => Err(format!("{name}: expected an integer, got {}", show(other))),
+        }
+    }
+
+    /// A non-negative integer; `unit` is named in the error.
+    pub fn non_negative(&self, name: &str, default: u64, unit: &str) -> Result<u64, String> {
+        let wrong =
+            |got: String| format!("{name}: expected a non-negative integer ({unit}), got {got}");
+        match self.get(name) {
+            None => Ok(default),
+            Some(value) => match self.int(name, 0) {
+                Ok(i) if i >= 0 => Ok(i as u64),
+                _ => Err(wrong(show(value))),
+            },
+        }
+    }
+
+    pub fn float(&self, name: &str, default: f64) -> Result<f64, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(Value::Integer(i)) => Ok(*i as f64),
+            Some(Value::Float(f)) if f.is_finite() => Ok(*f),
+            Some(other) => Err(format!("{name}: expected a number, got {}", show(other))),
+        }
+    }
+
+    pub fn boolean(&self, name: &str, default: bool) -> Result<bool, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(Value::Boolean(b)) => Ok(*b),
+            Some(other) => Err(format!(
+                "{name}: expected true or false, got {}",
+                show(other)
+            )),
+        }
+    }
+
+    pub fn text(&self, name: &str, default: &str) -> Result<String, String> {
+        match self.get(name) {
+            None => Ok(default.to_owned()),
+            Some(Value::Text(s)) => Ok(s.clone()),
+            Some(other) => Err(format!("{name}: expected a string, got {}", show(other))),
+        }
+    }
+
+    /// A string that must be one of `choices`.
+    pub fn choice(&self, name: &str, default: &str, choices: &[&str]) -> Result<String, String> {
+        let value = self.text(name, default)?;
+        if choices.contains(&value.as_str()) {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{name}: expected one of {}, got {value:?}",
+                choices.join(", ")
+            ))
+        }
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Text(s) => format!("{s:?}"),
+    }
+}
+
+/// Ties a [`Fault`] to the generated export traits. Used by [`export_fault!`].
+#[doc(hidden)]
+pub struct Plugin<F>(PhantomData<F>);
+
+#[doc(hidden)]
+pub struct Instance<F>(RefCell<F>);
+
+impl<F: Fault> meta::Guest for Plugin<F> {
+    fn describe() -> Description {
+        F::describe()
+    }
+
+    fn validate(attributes: Vec<(String, Value)>) -> Result<(), String> {
+        let conn = ConnInfo {
+            id: 0,
+            proxy: String::new(),
+            client: String::new(),
+            upstream: String::new(),
+            stream: Direction::Downstream,
+        };
+        let attrs = Attrs::new(attributes, &F::describe())?;
+        F::new(&conn, &attrs).map(drop)
+    }
+}
+
+impl<F: Fault> tcp::Guest for Plugin<F> {
+    type Filter = Instance<F>;
+}
+
+impl<F: Fault> tcp::GuestFilter for Instance<F> {
+    fn open(conn: ConnInfo, attributes: Vec<(String, Value)>) -> Result<tcp::Filter, String> {
+        let attrs = Attrs::new(attributes, &F::describe())?;
+        let fault = F::new(&conn, &attrs)?;
+        Ok(tcp::Filter::new(Instance(RefCell::new(fault))))
+    }
+
+    fn on_open(&self) -> Vec<Step> {
+        self.0.borrow_mut().on_open()
+    }
+
+    fn on_data(&self, chunk: Chunk) -> Vec<Step> {
+        self.0.borrow_mut().on_data(chunk)
+    }
+
+    fn on_close(&self) -> Vec<Step> {
+        self.0.borrow_mut().on_close()
+    }
+}
+
+/// Exports a [`Fault`] type as the plugin's implementation of the contract.
+/// Use it once, in the plugin crate's `lib.rs`.
+#[macro_export]
+macro_rules! export_fault {
+    ($fault:ty) => {
+        type __FaultgateExportedPlugin = $crate::Plugin<$fault>;
+        $crate::bindings::export!(__FaultgateExportedPlugin with_types_in $crate::bindings);
+    };
+}

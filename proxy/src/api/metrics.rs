@@ -1,0 +1,58 @@
+//! `GET /metrics`: Prometheus text format.
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AppState;
+
+pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
+    let proxies = registry.list().await;
+    let mut out = String::new();
+    let series: [(&str, &str, &str, fn(&crate::relay::Stats) -> u64); 3] = [
+        (
+            "faultgate_connections_total",
+            "counter",
+            "Connections accepted.",
+            |s| s.connections_total.get(),
+        ),
+        (
+            "faultgate_connections_open",
+            "gauge",
+            "Connections open now.",
+            |s| s.connections_open.get(),
+        ),
+        (
+            "faultgate_plugin_failures_total",
+            "counter",
+            "Connections failed by a plugin that trapped, ran out of time or memory, or answered a bad step.",
+            |s| s.plugin_failures.get(),
+        ),
+    ];
+    for (name, kind, help, read) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for proxy in &proxies {
+            let _ = writeln!(
+                out,
+                "{name}{{proxy=\"{}\"}} {}",
+                proxy.name(),
+                read(proxy.stats())
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP faultgate_toxics Faults attached now.\n# TYPE faultgate_toxics gauge"
+    );
+    for proxy in &proxies {
+        let _ = writeln!(
+            out,
+            "faultgate_toxics{{proxy=\"{}\"}} {}",
+            proxy.name(),
+            proxy.chain().faults.len()
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,104 @@
+//! The control API: Toxiproxy's v2 REST API, plus extensions.
+//!
+//! Every Toxiproxy client works against it unchanged: same paths, JSON
+//! shapes, status codes and error body. The extensions are additive:
+//! `PUT /proxies/{p}/toxics` (replace a chain atomically), `GET /plugins`,
+//! `GET /healthz` and `GET /metrics`.
+//!
+//! No handler ever waits on a connection: changes swap a proxy's chain and
+//! return, so the API answers at once even when a peer is stuck.
+
+mod error;
+mod metrics;
+mod plugins;
+mod proxies;
+mod toxics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+pub use error::ApiError;
+
+use crate::registry::Registry;
+
+/// Shared by every handler.
+pub type AppState = Arc<Registry>;
+
+/// The API's routes.
+pub fn router(registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/reset", post(proxies::reset))
+        .route("/populate", post(proxies::populate))
+        .route("/proxies", get(proxies::index).post(proxies::create))
+        .route(
+            "/proxies/{proxy}",
+            get(proxies::show)
+                .post(proxies::update)
+                .patch(proxies::update)
+                .delete(proxies::delete),
+        )
+        .route(
+            "/proxies/{proxy}/toxics",
+            get(toxics::index).post(toxics::create).put(toxics::replace),
+        )
+        .route(
+            "/proxies/{proxy}/toxics/{toxic}",
+            get(toxics::show)
+                .post(toxics::update)
+                .patch(toxics::update)
+                .delete(toxics::delete),
+        )
+        .route("/plugins", get(plugins::index))
+        .route("/plugins/{plugin}", get(plugins::show))
+        .fallback(not_found)
+        .layer(middleware::from_fn(refuse_browsers))
+        .with_state(registry)
+}
+
+/// Like Toxiproxy, refuse requests from browsers: a web page must not be able
+/// to reconfigure proxies through the visitor's browser.
+async fn refuse_browsers(request: axum::extract::Request, next: Next) -> Response {
+    let from_browser = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("Mozilla/"));
+    if from_browser {
+        return ApiError::new(StatusCode::FORBIDDEN, "User agent not allowed").into_response();
+    }
+    next.run(request).await
+}
+
+async fn version() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// Parses a JSON request body. Bodies are read whatever their content type
+/// (Toxiproxy's clients do not all send one); errors are Toxiproxy's
+/// "bad request body" 400.
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))
+}
+
+/// A JSON response with a status.
+fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
+    (status, axum::Json(value)).into_response()
+}

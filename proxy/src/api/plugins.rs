@@ -1,0 +1,41 @@
+//! `/plugins`: what faults can be attached, and their attributes.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::{ApiError, AppState, json};
+use crate::plugin_host::{Description, Plugin, PluginSource};
+
+#[derive(Serialize)]
+struct PluginView<'a> {
+    #[serde(flatten)]
+    description: &'a Description,
+    source: &'a PluginSource,
+}
+
+fn view(plugin: &Arc<Plugin>) -> PluginView<'_> {
+    PluginView {
+        description: plugin.description(),
+        source: plugin.source(),
+    }
+}
+
+pub async fn index(State(registry): State<AppState>) -> Response {
+    let plugins = registry.plugins().list();
+    json(StatusCode::OK, plugins.iter().map(view).collect::<Vec<_>>())
+}
+
+pub async fn show(
+    State(registry): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let plugin = registry
+        .plugins()
+        .get(&name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin not found"))?;
+    Ok(json(StatusCode::OK, view(&plugin)))
+}

@@ -1,0 +1,86 @@
+//! Command-line parsing and the verbs.
+
+mod plugin;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "faultgate",
+    version,
+    about = "A fault-injection TCP proxy with WebAssembly fault plugins and a Toxiproxy-compatible control API",
+    long_about = "faultgate sits between a system under test and the servers it depends on \
+(a git server, Postgres, anything on TCP) and injects faults on command: latency, \
+blackholes, resets, bandwidth limits and any fault written as a WebAssembly plugin.\n\n\
+Its control API is Toxiproxy's, so every Toxiproxy client drives it unchanged.",
+    after_help = "Examples:\n  \
+faultgate serve --config proxies.toml\n  \
+curl -X POST localhost:8474/proxies -d '{\"name\":\"pg\",\"listen\":\"127.0.0.1:15432\",\"upstream\":\"127.0.0.1:5432\"}'\n  \
+curl -X POST localhost:8474/proxies/pg/toxics -d '{\"type\":\"latency\",\"attributes\":{\"latency\":300}}'\n  \
+faultgate plugin list"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxies and the control API until interrupted.
+    Serve(serve::ServeArgs),
+    /// Inspect fault plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Plugin(command) => plugin::run(command),
+    }
+}
+
+/// Sends logs to stdout. `RUST_LOG` refines the level (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// `--plugin` values: a `.wasm` file, or a directory of them.
+pub fn plugin_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading plugin directory {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}

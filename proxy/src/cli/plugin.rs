@@ -1,0 +1,73 @@
+//! `faultgate plugin`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use faultgate::plugin_host::{Plugin, PluginHost, PluginLimits};
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// List the built-in plugins (and any given with --plugin) with their attributes.
+    List {
+        /// Also load these plugins (.wasm files or directories).
+        #[arg(long = "plugin", value_name = "PATH")]
+        plugins: Vec<PathBuf>,
+    },
+    /// Check that a .wasm file is a valid faultgate plugin and show what it describes.
+    Check {
+        /// The plugin component.
+        file: PathBuf,
+    },
+}
+
+pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let limits = PluginLimits {
+            max_instances: 16,
+            ..PluginLimits::default()
+        };
+        let host = PluginHost::new(limits).await?;
+        match command {
+            PluginCommand::List { plugins } => {
+                for file in super::plugin_files(&plugins)? {
+                    host.load_file(&file).await?;
+                }
+                for plugin in host.list() {
+                    print_plugin(&plugin);
+                }
+            }
+            PluginCommand::Check { file } => {
+                let plugin = host.load_file(&file).await?;
+                println!("{}: a valid faultgate plugin\n", file.display());
+                print_plugin(&plugin);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_plugin(plugin: &Plugin) {
+    let d = plugin.description();
+    println!("{} {}: {}", d.name, d.version, d.summary);
+    for a in &d.attributes {
+        let default = a
+            .default
+            .as_ref()
+            .map_or_else(|| "required".to_owned(), |v| format!("default {v}"));
+        println!(
+            "    {} ({}, {default}): {}",
+            a.name, a.value_type, a.summary
+        );
+    }
+    if d.wants_bytes {
+        println!("    (reads the bytes of each chunk)");
+    }
+    println!();
+}

@@ -1,0 +1,143 @@
+//! `faultgate serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use faultgate::plugin_host::{PluginHost, PluginLimits};
+use faultgate::registry::Registry;
+use faultgate::{api, clock, config};
+
+use super::{LogFormat, init_logging, plugin_files};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Proxies to create at start-up: a faultgate TOML file or a Toxiproxy JSON file.
+    #[arg(long, short, env = "FAULTGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address of the control API.
+    #[arg(
+        long,
+        env = "FAULTGATE_API",
+        default_value = "127.0.0.1:8474",
+        value_name = "ADDR"
+    )]
+    api: SocketAddr,
+
+    /// Seed of every random decision (toxicity, jitter...). The same seed
+    /// replays the same decisions. Without it a seed is picked and logged.
+    #[arg(long, env = "FAULTGATE_SEED", value_name = "N")]
+    seed: Option<u64>,
+
+    /// Load a fault plugin (a .wasm component), or every .wasm in a directory.
+    /// Repeatable. A plugin with a built-in's name replaces it.
+    #[arg(
+        long = "plugin",
+        env = "FAULTGATE_PLUGINS",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    plugins: Vec<PathBuf>,
+
+    /// Memory one plugin instance may use, in MiB.
+    #[arg(long, env = "FAULTGATE_PLUGIN_MEMORY_MIB", default_value_t = 16, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    plugin_memory_mib: u64,
+
+    /// Time one plugin call may take, in milliseconds.
+    #[arg(long, env = "FAULTGATE_PLUGIN_DEADLINE_MS", default_value_t = 100, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    plugin_deadline_ms: u64,
+
+    /// Plugin instances alive at once (one per connection and fault in use).
+    #[arg(long, env = "FAULTGATE_MAX_PLUGIN_INSTANCES", default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(16..))]
+    max_plugin_instances: u32,
+
+    /// Log format.
+    #[arg(long, env = "FAULTGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    clock::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let limits = PluginLimits {
+        memory_bytes: (args.plugin_memory_mib << 20) as usize,
+        call_deadline: Duration::from_millis(args.plugin_deadline_ms),
+        max_instances: args.max_plugin_instances,
+    };
+    let host = Arc::new(
+        PluginHost::new(limits)
+            .await
+            .context("starting the plugin host")?,
+    );
+    for file in plugin_files(&args.plugins)? {
+        let plugin = host.load_file(&file).await?;
+        tracing::info!(plugin = plugin.name(), file = %file.display(), "plugin loaded");
+    }
+
+    let seed = args.seed.unwrap_or_else(rand::random);
+    tracing::info!(
+        seed,
+        "random decisions use this seed (pass --seed {seed} to replay them)"
+    );
+    let registry = Arc::new(Registry::new(host, seed));
+
+    if let Some(path) = &args.config {
+        for spec in config::load(path)? {
+            let name = spec.name.clone().unwrap_or_default();
+            registry
+                .create(spec)
+                .await
+                .with_context(|| format!("config file {}: proxy {name:?}", path.display()))?;
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("control API: cannot listen on {}", args.api))?;
+    tracing::info!(api = %listener.local_addr()?, "control API ready");
+    axum::serve(listener, api::router(registry.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("control API")?;
+
+    for proxy in registry.list().await {
+        proxy.stop().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

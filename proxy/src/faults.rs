@@ -1,0 +1,100 @@
+//! Faults: a plugin with attributes, attached to a proxy and a stream
+//! direction. Toxiproxy calls these "toxics"; the control API keeps that word.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::plugin_host::{Attributes, Direction, Plugin};
+
+/// One attached fault. Immutable: updating a fault makes a new one with a new
+/// `id`, which is how open connections notice it was replaced.
+pub struct Fault {
+    pub id: u64,
+    pub name: String,
+    pub plugin: Arc<Plugin>,
+    pub stream: Direction,
+    /// Probability that the fault applies to a given connection.
+    pub toxicity: f64,
+    /// As given in the API, for reading back.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// As handed to the plugin.
+    pub contract_attributes: Attributes,
+}
+
+impl Fault {
+    pub fn new(
+        name: String,
+        plugin: Arc<Plugin>,
+        stream: Direction,
+        toxicity: f64,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        contract_attributes: Attributes,
+    ) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            plugin,
+            stream,
+            toxicity,
+            attributes,
+            contract_attributes,
+        }
+    }
+
+    /// The Toxiproxy JSON shape of this fault.
+    pub fn view(&self) -> ToxicView {
+        ToxicView {
+            name: self.name.clone(),
+            kind: self.plugin.name().to_owned(),
+            stream: direction_name(self.stream),
+            toxicity: self.toxicity,
+            attributes: self.attributes.clone(),
+        }
+    }
+}
+
+/// A toxic as the control API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToxicView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub stream: &'static str,
+    pub toxicity: f64,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The faults of one proxy, in the order data passes through them.
+#[derive(Default, Clone)]
+pub struct Chain {
+    pub faults: Vec<Arc<Fault>>,
+}
+
+impl Chain {
+    pub fn find(&self, name: &str) -> Option<&Arc<Fault>> {
+        self.faults.iter().find(|f| f.name == name)
+    }
+
+    /// Whether any fault uses the plugin called `plugin`.
+    pub fn uses(&self, plugin: &str) -> bool {
+        self.faults.iter().any(|f| f.plugin.name() == plugin)
+    }
+}
+
+pub fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Upstream => "upstream",
+        Direction::Downstream => "downstream",
+    }
+}
+
+pub fn parse_direction(text: &str) -> Option<Direction> {
+    match text {
+        "upstream" => Some(Direction::Upstream),
+        "downstream" => Some(Direction::Downstream),
+        _ => None,
+    }
+}

@@ -1,0 +1,17 @@
+//! The `faultgate` command: `serve` runs the proxy and its control API,
+//! `plugin` inspects fault plugins.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("faultgate: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Rust bindings for the `tcp-plugin` world of `wit/faultgate.wit`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "tcp-plugin",
+    exports: { default: async },
+});
+
+pub use exports::faultgate::plugin::tcp::GuestFilter;
+pub use faultgate::plugin::host::Level;
+pub use faultgate::plugin::types::{
+    AttributeSpec, ByteRange, Chunk, ConnInfo, Description, Direction, Step, Value, ValueType,
+};
+
+/// The attributes as the WIT contract carries them.
+pub type Attributes = Vec<(String, Value)>;

@@ -1,0 +1,426 @@
+//! The WebAssembly plugin host.
+//!
+//! Every fault is a plugin: a WebAssembly component built against
+//! `wit/faultgate.wit`. The host compiles each plugin once (the built-in ones
+//! were precompiled by the build script), and makes a fresh instance of it for
+//! every connection a fault applies to, from an `InstancePre` and wasmtime's
+//! pooling allocator, which takes microseconds.
+//!
+//! Every call into a plugin runs under an epoch deadline and a memory limit.
+//! A plugin that traps, loops or grows past its limit fails the call, the
+//! caller fails the one connection that instance served, and the proxy and
+//! every other connection go on.
+
+mod bindings;
+pub mod engine_config;
+mod instance;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+pub use bindings::{Attributes, ByteRange, Direction, Step, Value, ValueType};
+pub use instance::{ConnContext, Filter};
+
+use bindings::{TcpPlugin, TcpPluginPre};
+use state::InstanceState;
+
+/// How often the epoch advances. Call deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The built-in plugins, embedded by `build.rs`.
+struct BuiltinPlugin {
+    crate_name: &'static str,
+    wasm: &'static [u8],
+    precompiled: &'static [u8],
+}
+include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
+/// Why a plugin could not be loaded, or a call into it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{source_name}: not a faultgate plugin component: {reason}")]
+    Invalid { source_name: String, reason: String },
+    #[error("{source_name}: {reason}")]
+    BadDescription { source_name: String, reason: String },
+    #[error("reading plugin {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("plugin {plugin:?}: {what} failed: {reason}")]
+    Call {
+        plugin: String,
+        what: &'static str,
+        reason: String,
+    },
+    #[error("plugin {plugin:?} refused the connection: {reason}")]
+    Refused { plugin: String, reason: String },
+    #[error("plugin {plugin:?} answered with a bad step: {reason}")]
+    BadStep { plugin: String, reason: String },
+}
+
+/// Limits every plugin call runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginLimits {
+    /// Linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Wall time one call may take before it is interrupted.
+    pub call_deadline: Duration,
+    /// Plugin instances alive at once, across all connections.
+    pub max_instances: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 16 << 20,
+            call_deadline: Duration::from_millis(100),
+            max_instances: 10_000,
+        }
+    }
+}
+
+/// Where a plugin came from, as `GET /plugins` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginSource {
+    Builtin,
+    File(PathBuf),
+}
+
+/// A plugin's self-description, in the control API's JSON shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub attributes: Vec<AttributeDescription>,
+    pub wants_bytes: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttributeDescription {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub value_type: &'static str,
+    pub default: Option<serde_json::Value>,
+    pub summary: String,
+}
+
+/// A loaded plugin, ready to be instantiated.
+pub struct Plugin {
+    name: Arc<str>,
+    description: Description,
+    source: PluginSource,
+    pre: TcpPluginPre<InstanceState>,
+    host: Arc<HostShared>,
+}
+
+struct HostShared {
+    engine: Engine,
+    limits: PluginLimits,
+    deadline_ticks: u64,
+}
+
+/// The engine and every plugin loaded into it, by name.
+pub struct PluginHost {
+    shared: Arc<HostShared>,
+    linker: Linker<InstanceState>,
+    plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
+}
+
+impl PluginHost {
+    /// Makes the engine and loads the built-in plugins.
+    pub async fn new(limits: PluginLimits) -> Result<Self, PluginError> {
+        let mut config = engine_config::codegen_config();
+        let mut pool = PoolingAllocationConfig::new();
+        // A Rust wasm32-wasip2 component holds a few core instances and
+        // tables around its one memory.
+        pool.total_component_instances(limits.max_instances)
+            .total_memories(limits.max_instances)
+            .total_core_instances(limits.max_instances.saturating_mul(4))
+            .total_tables(limits.max_instances.saturating_mul(4))
+            .max_memory_size(engine_config::MEMORY_RESERVATION as usize)
+            .max_unused_warm_slots(256);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| PluginError::Invalid {
+            source_name: "engine".into(),
+            reason: format!("{e:#}"),
+        })?;
+        start_epoch_ticker(engine.weak());
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("linking WASI");
+        TcpPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .expect("linking the faultgate host interface");
+
+        let tick = EPOCH_TICK.as_micros().max(1);
+        let host = Self {
+            shared: Arc::new(HostShared {
+                engine,
+                limits,
+                deadline_ticks: (limits.call_deadline.as_micros().div_ceil(tick) as u64).max(1),
+            }),
+            linker,
+            plugins: RwLock::new(BTreeMap::new()),
+        };
+        for builtin in BUILTIN_PLUGINS {
+            // Safety: the bytes were produced by `Engine::precompile_component`
+            // in build.rs with the same wasmtime and codegen settings, and are
+            // embedded read-only in this binary.
+            let component = match unsafe {
+                Component::deserialize(&host.shared.engine, builtin.precompiled)
+            } {
+                Ok(component) => component,
+                Err(error) => {
+                    // e.g. the binary runs on a CPU without a feature the
+                    // build machine had: compile from the embedded wasm.
+                    tracing::info!(plugin = builtin.crate_name, %error, "precompiled plugin unusable here; compiling it");
+                    host.compile(builtin.crate_name, builtin.wasm)?
+                }
+            };
+            host.install(builtin.crate_name, component, PluginSource::Builtin)
+                .await?;
+        }
+        Ok(host)
+    }
+
+    /// Loads a plugin component from a file and makes it available by the name
+    /// it describes itself with. A plugin of the same name is replaced;
+    /// connections using the old one keep it until they close.
+    pub async fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, PluginError> {
+        let bytes = std::fs::read(path).map_err(|error| PluginError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        let source_name = path.display().to_string();
+        let component = self.compile(&source_name, &bytes)?;
+        self.install(&source_name, component, PluginSource::File(path.to_owned()))
+            .await
+    }
+
+    fn compile(&self, source_name: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+        Component::new(&self.shared.engine, bytes).map_err(|e| PluginError::Invalid {
+            source_name: source_name.to_owned(),
+            reason: format!("{e:#}"),
+        })
+    }
+
+    async fn install(
+        &self,
+        source_name: &str,
+        component: Component,
+        source: PluginSource,
+    ) -> Result<Arc<Plugin>, PluginError> {
+        let invalid = |e: wasmtime::Error| PluginError::Invalid {
+            source_name: source_name.to_owned(),
+            reason: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = TcpPluginPre::new(instance_pre).map_err(invalid)?;
+        let mut store = self.store(source_name.into(), 0, 0);
+        let bindings = pre.instantiate_async(&mut store).await.map_err(invalid)?;
+        let raw = bindings
+            .faultgate_plugin_meta()
+            .call_describe(&mut store)
+            .await
+            .map_err(invalid)?;
+        let description =
+            convert_description(raw).map_err(|reason| PluginError::BadDescription {
+                source_name: source_name.to_owned(),
+                reason,
+            })?;
+        let plugin = Arc::new(Plugin {
+            name: description.name.as_str().into(),
+            description,
+            source,
+            pre,
+            host: self.shared.clone(),
+        });
+        self.plugins
+            .write()
+            .unwrap()
+            .insert(plugin.description.name.clone(), plugin.clone());
+        tracing::debug!(plugin = %plugin.name, "plugin loaded");
+        Ok(plugin)
+    }
+
+    fn store(&self, plugin: Arc<str>, conn_id: u64, seed: u64) -> Store<InstanceState> {
+        self.shared.store(plugin, conn_id, seed)
+    }
+
+    /// The plugin attached by toxic `type` `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.read().unwrap().get(name).cloned()
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn list(&self) -> Vec<Arc<Plugin>> {
+        self.plugins.read().unwrap().values().cloned().collect()
+    }
+
+    /// The names of every loaded plugin, for error messages.
+    pub fn names(&self) -> Vec<String> {
+        self.plugins.read().unwrap().keys().cloned().collect()
+    }
+}
+
+impl HostShared {
+    fn store(&self, plugin: Arc<str>, conn_id: u64, seed: u64) -> Store<InstanceState> {
+        let state = InstanceState::new(plugin, conn_id, seed, self.limits.memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks);
+        store
+    }
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
+
+    pub fn source(&self) -> &PluginSource {
+        &self.source
+    }
+
+    /// Asks the plugin whether `attributes` are acceptable. `Err` carries the
+    /// plugin's own message, for the API caller.
+    pub async fn validate(&self, attributes: &Attributes) -> Result<(), PluginError> {
+        let mut store = self.host.store(self.name.clone(), 0, 0);
+        let bindings = self.instantiate(&mut store, "validate").await?;
+        let verdict = bindings
+            .faultgate_plugin_meta()
+            .call_validate(&mut store, attributes)
+            .await
+            .map_err(|e| self.call_error("validate", e))?;
+        verdict.map_err(|reason| PluginError::Refused {
+            plugin: self.name.to_string(),
+            reason,
+        })
+    }
+
+    async fn instantiate(
+        &self,
+        store: &mut Store<InstanceState>,
+        what: &'static str,
+    ) -> Result<TcpPlugin, PluginError> {
+        self.pre
+            .instantiate_async(store)
+            .await
+            .map_err(|e| self.call_error(what, e))
+    }
+
+    fn call_error(&self, what: &'static str, error: wasmtime::Error) -> PluginError {
+        let reason = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => format!(
+                "exceeded its time limit of {:?}",
+                self.host.limits.call_deadline
+            ),
+            _ => format!("{error:#}"),
+        };
+        PluginError::Call {
+            plugin: self.name.to_string(),
+            what,
+            reason,
+        }
+    }
+}
+
+/// Advances the engine's epoch for as long as the engine lives, so that every
+/// plugin call's deadline is enforced without the call having to check a clock.
+fn start_epoch_ticker(engine: wasmtime::EngineWeak) {
+    std::thread::Builder::new()
+        .name("faultgate-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+fn convert_description(raw: bindings::Description) -> Result<Description, String> {
+    if raw.name.is_empty()
+        || !raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "describe() names the plugin {:?}; a name is letters, digits, '_' and '-'",
+            raw.name
+        ));
+    }
+    let attributes = raw
+        .attributes
+        .into_iter()
+        .map(|spec| AttributeDescription {
+            name: spec.name,
+            value_type: match spec.type_ {
+                ValueType::Integer => "integer",
+                ValueType::Float => "float",
+                ValueType::Boolean => "boolean",
+                ValueType::Text => "text",
+            },
+            default: spec.default.as_ref().map(value_to_json),
+            summary: spec.summary,
+        })
+        .collect();
+    Ok(Description {
+        name: raw.name,
+        version: raw.version,
+        summary: raw.summary,
+        attributes,
+        wants_bytes: raw.wants_bytes,
+    })
+}
+
+/// An attribute value as JSON, for the API.
+pub fn value_to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Integer(i) => (*i).into(),
+        Value::Float(f) => (*f).into(),
+        Value::Boolean(b) => (*b).into(),
+        Value::Text(s) => s.clone().into(),
+    }
+}
+
+/// Converts the API's JSON `attributes` object into the contract's shape.
+/// The error names the attribute.
+pub fn attributes_from_json(
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Attributes, String> {
+    json.iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::Bool(b) => Value::Boolean(*b),
+                serde_json::Value::String(s) => Value::Text(s.clone()),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => Value::Integer(i),
+                    None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                other => {
+                    return Err(format!(
+                        "attribute {name:?}: expected a number, boolean or string, got {other}"
+                    ));
+                }
+            };
+            Ok((name.clone(), value))
+        })
+        .collect()
+}

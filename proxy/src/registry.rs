@@ -1,0 +1,385 @@
+//! The set of proxies and their faults, with Toxiproxy's semantics.
+//!
+//! This is what the control API and the config file drive. Every change is
+//! validated completely before anything is touched, so a bad request changes
+//! nothing. Changes are serialized by one lock that the data path never
+//! takes: connections only ever see a proxy's chain through its watch channel.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::faults::{Chain, Fault, parse_direction};
+use crate::plugin_host::{PluginError, PluginHost, attributes_from_json};
+use crate::relay::{Proxy, RelayError};
+
+/// Where a listen address is not given, proxies listen on loopback on a port
+/// the system picks (read it back from the proxy).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
+
+/// A proxy as the API (and config files) describe it. Every field is
+/// optional here so that one shape serves create, update and populate; each
+/// operation checks what it needs. Unknown fields are ignored, as Toxiproxy
+/// does, so every client's extra fields are harmless.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProxySpec {
+    pub name: Option<String>,
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub enabled: Option<bool>,
+    /// Faults to attach when the proxy is created (an extension; Toxiproxy
+    /// ignores this field on create, and so do updates here).
+    pub toxics: Option<Vec<ToxicSpec>>,
+}
+
+/// A toxic as the API (and config files) describe it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ToxicSpec {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub stream: Option<String>,
+    pub toxicity: Option<f64>,
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Why a control operation was refused. Each maps to Toxiproxy's status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("proxy not found")]
+    ProxyNotFound,
+    #[error("toxic not found")]
+    ToxicNotFound,
+    #[error("proxy already exists")]
+    ProxyExists,
+    #[error("toxic already exists")]
+    ToxicExists,
+    #[error("missing required field: {0}")]
+    MissingField(String),
+    #[error("invalid toxic type: {kind:?} is not a loaded plugin (loaded: {loaded})")]
+    UnknownToxicType { kind: String, loaded: String },
+    #[error("stream was invalid, can be either upstream or downstream (got {0:?})")]
+    InvalidStream(String),
+    #[error("bad request body: {0}")]
+    BadRequest(String),
+    #[error("invalid toxic attributes: {0}")]
+    Attributes(String),
+    #[error("{0}")]
+    Listen(#[from] RelayError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ControlError {
+    /// The HTTP status Toxiproxy answers this with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::ProxyNotFound | Self::ToxicNotFound => 404,
+            Self::ProxyExists | Self::ToxicExists => 409,
+            Self::Listen(RelayError::Bind { error, .. })
+                if error.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                409
+            }
+            Self::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+pub struct Registry {
+    host: Arc<PluginHost>,
+    seed: u64,
+    proxies: Mutex<BTreeMap<String, Arc<Proxy>>>,
+}
+
+impl Registry {
+    pub fn new(host: Arc<PluginHost>, seed: u64) -> Self {
+        Self {
+            host,
+            seed,
+            proxies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn plugins(&self) -> &Arc<PluginHost> {
+        &self.host
+    }
+
+    pub async fn list(&self) -> Vec<Arc<Proxy>> {
+        self.proxies.lock().await.values().cloned().collect()
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Arc<Proxy>, ControlError> {
+        self.proxies
+            .lock()
+            .await
+            .get(name)
+            .cloned()
+            .ok_or(ControlError::ProxyNotFound)
+    }
+
+    /// Creates a proxy and, unless `enabled` is false, starts it listening.
+    pub async fn create(&self, spec: ProxySpec) -> Result<Arc<Proxy>, ControlError> {
+        let mut proxies = self.proxies.lock().await;
+        let (name, upstream) = required(&spec, "")?;
+        if proxies.contains_key(&name) {
+            return Err(ControlError::ProxyExists);
+        }
+        let proxy = self.build(&spec, name.clone(), upstream).await?;
+        proxies.insert(name, proxy.clone());
+        Ok(proxy)
+    }
+
+    /// Makes a proxy from a checked spec, attaches its faults and starts it.
+    async fn build(
+        &self,
+        spec: &ProxySpec,
+        name: String,
+        upstream: String,
+    ) -> Result<Arc<Proxy>, ControlError> {
+        let mut chain = Chain::default();
+        for toxic in spec.toxics.iter().flatten() {
+            let fault = self.fault(toxic.clone(), &chain).await?;
+            chain.faults.push(Arc::new(fault));
+        }
+        let listen = spec.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let proxy = Proxy::new(name, listen, upstream, self.seed);
+        proxy.set_chain(chain);
+        if spec.enabled.unwrap_or(true) {
+            proxy.start().await?;
+        }
+        Ok(proxy)
+    }
+
+    /// Changes a proxy's listen address, upstream or enabled state.
+    pub async fn update(&self, name: &str, spec: ProxySpec) -> Result<Arc<Proxy>, ControlError> {
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies
+            .get(name)
+            .ok_or(ControlError::ProxyNotFound)?
+            .clone();
+        if let Some(upstream) = spec.upstream.filter(|u| !u.is_empty()) {
+            proxy.set_upstream(upstream);
+        }
+        if let Some(listen) = spec.listen.filter(|l| !l.is_empty()) {
+            proxy.set_listen(listen).await?;
+        }
+        match spec.enabled {
+            Some(true) => proxy.start().await?,
+            Some(false) => proxy.stop().await,
+            None => {}
+        }
+        Ok(proxy)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), ControlError> {
+        let proxy = self
+            .proxies
+            .lock()
+            .await
+            .remove(name)
+            .ok_or(ControlError::ProxyNotFound)?;
+        proxy.stop().await;
+        Ok(())
+    }
+
+    /// Creates or replaces proxies from a list, Toxiproxy's `POST /populate`:
+    /// a proxy whose listen and upstream are unchanged is left alone (with its
+    /// faults and connections), so populating twice is harmless. Every entry
+    /// is checked before any is applied. On a failure part-way the proxies
+    /// done so far are returned with the error.
+    pub async fn populate(&self, specs: Vec<ProxySpec>) -> (Vec<Arc<Proxy>>, Option<ControlError>) {
+        for (i, spec) in specs.iter().enumerate() {
+            if let Err(e) = required(spec, &format!(" at proxy {}", i + 1)) {
+                return (Vec::new(), Some(e));
+            }
+        }
+        let mut proxies = self.proxies.lock().await;
+        let mut done = Vec::new();
+        for spec in specs {
+            let (name, upstream) = required(&spec, "").expect("checked above");
+            if let Some(existing) = proxies.get(&name) {
+                let same_listen = spec
+                    .listen
+                    .as_deref()
+                    .is_none_or(|l| l == existing.listen());
+                if same_listen && existing.upstream() == upstream {
+                    done.push(existing.clone());
+                    continue;
+                }
+                existing.stop().await;
+                proxies.remove(&name);
+            }
+            match self.build(&spec, name.clone(), upstream).await {
+                Ok(proxy) => {
+                    proxies.insert(name, proxy.clone());
+                    done.push(proxy);
+                }
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
+    }
+
+    /// Toxiproxy's `POST /reset`: every proxy enabled, every fault removed.
+    pub async fn reset(&self) -> Result<(), ControlError> {
+        for proxy in self.proxies.lock().await.values() {
+            proxy.start().await?;
+            proxy.set_chain(Chain::default());
+        }
+        Ok(())
+    }
+
+    /// Attaches a fault at the end of a proxy's chain.
+    pub async fn add_toxic(
+        &self,
+        proxy: &str,
+        spec: ToxicSpec,
+    ) -> Result<Arc<Fault>, ControlError> {
+        let proxy = self.get(proxy).await?;
+        let _serialized = self.proxies.lock().await;
+        let mut chain = (*proxy.chain()).clone();
+        let fault = Arc::new(self.fault(spec, &chain).await?);
+        chain.faults.push(fault.clone());
+        proxy.set_chain(chain);
+        Ok(fault)
+    }
+
+    /// Changes a fault's toxicity or attributes (merged into the old ones).
+    /// The fault is replaced in place: connections drop its old instance.
+    pub async fn update_toxic(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        spec: ToxicSpec,
+    ) -> Result<Arc<Fault>, ControlError> {
+        let proxy = self.get(proxy).await?;
+        let _serialized = self.proxies.lock().await;
+        let mut chain = (*proxy.chain()).clone();
+        let position = chain
+            .faults
+            .iter()
+            .position(|f| f.name == toxic)
+            .ok_or(ControlError::ToxicNotFound)?;
+        let old = chain.faults.remove(position);
+        let mut attributes = old.attributes.clone();
+        attributes.extend(spec.attributes.unwrap_or_default());
+        let merged = ToxicSpec {
+            name: Some(old.name.clone()),
+            kind: Some(old.plugin.name().to_owned()),
+            stream: Some(crate::faults::direction_name(old.stream).to_owned()),
+            toxicity: spec.toxicity.or(Some(old.toxicity)),
+            attributes: Some(attributes),
+        };
+        let fault = Arc::new(self.fault(merged, &chain).await?);
+        chain.faults.insert(position, fault.clone());
+        proxy.set_chain(chain);
+        Ok(fault)
+    }
+
+    pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ControlError> {
+        let proxy = self.get(proxy).await?;
+        let _serialized = self.proxies.lock().await;
+        let mut chain = (*proxy.chain()).clone();
+        let before = chain.faults.len();
+        chain.faults.retain(|f| f.name != toxic);
+        if chain.faults.len() == before {
+            return Err(ControlError::ToxicNotFound);
+        }
+        proxy.set_chain(chain);
+        Ok(())
+    }
+
+    /// Replaces a proxy's whole chain in one step (`PUT .../toxics`): open
+    /// connections go from the old chain to the new one between two chunks,
+    /// never seeing a mix. Faults that are unchanged (same name, type, stream,
+    /// toxicity and attributes) keep their per-connection state.
+    pub async fn replace_toxics(
+        &self,
+        proxy: &str,
+        specs: Vec<ToxicSpec>,
+    ) -> Result<Arc<Chain>, ControlError> {
+        let proxy = self.get(proxy).await?;
+        let _serialized = self.proxies.lock().await;
+        let old = proxy.chain();
+        let mut chain = Chain::default();
+        for spec in specs {
+            let fault = self.fault(spec, &chain).await?;
+            let unchanged = old.find(&fault.name).filter(|o| {
+                o.plugin.name() == fault.plugin.name()
+                    && o.stream == fault.stream
+                    && o.toxicity == fault.toxicity
+                    && o.attributes == fault.attributes
+            });
+            chain
+                .faults
+                .push(unchanged.cloned().unwrap_or_else(|| Arc::new(fault)));
+        }
+        proxy.set_chain(chain);
+        Ok(proxy.chain())
+    }
+
+    /// Checks a toxic spec completely and makes the fault. `chain` is the
+    /// chain it will join, for the name check.
+    async fn fault(&self, spec: ToxicSpec, chain: &Chain) -> Result<Fault, ControlError> {
+        let kind = spec
+            .kind
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ControlError::MissingField("type".into()))?;
+        let plugin = self
+            .host
+            .get(&kind)
+            .ok_or_else(|| ControlError::UnknownToxicType {
+                kind: kind.clone(),
+                loaded: self.host.names().join(", "),
+            })?;
+        let stream_name = spec.stream.unwrap_or_else(|| "downstream".into());
+        let stream = parse_direction(&stream_name.to_lowercase())
+            .ok_or(ControlError::InvalidStream(stream_name.clone()))?;
+        let toxicity = spec.toxicity.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&toxicity) {
+            return Err(ControlError::BadRequest(format!(
+                "toxicity must be between 0 and 1, got {toxicity}"
+            )));
+        }
+        let name = spec
+            .name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("{kind}_{}", stream_name.to_lowercase()));
+        if chain.find(&name).is_some() {
+            return Err(ControlError::ToxicExists);
+        }
+        let attributes = spec.attributes.unwrap_or_default();
+        let contract_attributes =
+            attributes_from_json(&attributes).map_err(ControlError::Attributes)?;
+        plugin
+            .validate(&contract_attributes)
+            .await
+            .map_err(|e| match e {
+                PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
+                other => ControlError::Internal(other.to_string()),
+            })?;
+        Ok(Fault::new(
+            name,
+            plugin,
+            stream,
+            toxicity,
+            attributes,
+            contract_attributes,
+        ))
+    }
+}
+
+/// The name and upstream a create needs; `at` says where, for populate.
+fn required(spec: &ProxySpec, at: &str) -> Result<(String, String), ControlError> {
+    let name = spec.name.clone().filter(|n| !n.is_empty());
+    let upstream = spec.upstream.clone().filter(|u| !u.is_empty());
+    match (name, upstream) {
+        (None, _) => Err(ControlError::MissingField(format!("name{at}"))),
+        (_, None) => Err(ControlError::MissingField(format!("upstream{at}"))),
+        (Some(name), Some(upstream)) => Ok((name, upstream)),
+    }
+}

@@ -1,0 +1,180 @@
+//! `faultgate serve` as a child process, and a client for its control API.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A running `faultgate serve`, killed when dropped. Its log is kept and
+/// printed if the test fails.
+pub struct Faultgate {
+    child: Child,
+    pub api: String,
+    log: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+/// Where build.rs put the plugins it built, including the test-only ones.
+pub fn plugin_build_dir() -> PathBuf {
+    PathBuf::from(env!("FAULTGATE_PLUGIN_BUILD_DIR"))
+}
+
+impl Faultgate {
+    /// Starts `faultgate serve --api 127.0.0.1:0 --seed 7 EXTRA...` and waits
+    /// until its API is ready.
+    pub async fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+            .args(["serve", "--api", "127.0.0.1:0", "--seed", "7"])
+            .args(extra)
+            .env("RUST_LOG", "info,faultgate=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting faultgate");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            let ready_tx = ready_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if line.contains("control API ready") {
+                        let addr = line.split("api=").nth(1).unwrap_or("").trim().to_owned();
+                        let _ = ready_tx.send(addr);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let api = match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => format!("http://{addr}"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "faultgate did not become ready; its output:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Self {
+            child,
+            api,
+            log,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// What faultgate has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends a request to the API; returns the status and the body as JSON
+    /// (`Value::Null` for an empty body, a string for a non-JSON one).
+    pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .timeout(Duration::from_secs(10));
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("control API request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Like `request`, but the status must be `expected`.
+    pub async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
+        let (status, value) = self.request(method, path, body).await;
+        assert_eq!(status, expected, "{method} {path} answered {value}");
+        value
+    }
+
+    /// Creates a proxy to `upstream` on a free loopback port; returns its address.
+    pub async fn proxy(&self, name: &str, upstream: impl std::fmt::Display) -> SocketAddr {
+        let body =
+            json!({ "name": name, "listen": "127.0.0.1:0", "upstream": upstream.to_string() });
+        let created = self.expect("POST", "/proxies", Some(body), 201).await;
+        created["listen"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Attaches a toxic; returns its JSON.
+    pub async fn add_toxic(&self, proxy: &str, toxic: Value) -> Value {
+        self.expect(
+            "POST",
+            &format!("/proxies/{proxy}/toxics"),
+            Some(toxic),
+            200,
+        )
+        .await
+    }
+
+    pub async fn remove_toxic(&self, proxy: &str, toxic: &str) {
+        self.expect(
+            "DELETE",
+            &format!("/proxies/{proxy}/toxics/{toxic}"),
+            None,
+            204,
+        )
+        .await;
+    }
+
+    pub async fn set_enabled(&self, proxy: &str, enabled: bool) {
+        self.expect(
+            "PATCH",
+            &format!("/proxies/{proxy}"),
+            Some(json!({ "enabled": enabled })),
+            200,
+        )
+        .await;
+    }
+
+    /// The value of a metric line `name{proxy="proxy"}`.
+    pub async fn metric(&self, name: &str, proxy: &str) -> u64 {
+        let (_, body) = self.request("GET", "/metrics", None).await;
+        let text = body.as_str().unwrap_or_default().to_owned();
+        let prefix = format!("{name}{{proxy=\"{proxy}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no metric {prefix} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Faultgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- faultgate log ---\n{}\n---", self.log());
+        }
+    }
+}
