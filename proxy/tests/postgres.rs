@@ -90,18 +90,26 @@ async fn reset_peer_resets_the_client() {
         "expected a connection reset, got {error:?}"
     );
 
-    // An open connection is reset at its next answer.
+    // An open connection is reset at its next answer: the client's
+    // connection task sees the reset, the pending query fails.
     fg.remove_toxic("pg", "reset_peer_downstream").await;
-    let client = connect(port).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
     fg.add_toxic(
         "pg",
         json!({"type": "reset_peer", "attributes": {"timeout": 0}}),
     )
     .await;
-    let error = client
-        .query_one("SELECT 1", &[])
+    assert!(client.query_one("SELECT 1", &[]).await.is_err());
+    let error = connection
         .await
-        .expect_err("query under reset_peer");
+        .unwrap()
+        .expect_err("connection under reset_peer");
     assert!(
         is_reset(&error),
         "expected a connection reset, got {error:?}"

@@ -92,7 +92,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(plugin = plugin.name(), file = %file.display(), "plugin loaded");
     }
 
-    let seed = args.seed.unwrap_or_else(rand::random);
+    let seed = args.seed.unwrap_or_else(fresh_seed);
     tracing::info!(
         seed,
         "random decisions use this seed (pass --seed {seed} to replay them)"
@@ -123,6 +123,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A seed for runs that did not ask for one; it is logged, so they can be
+/// replayed.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ u64::from(std::process::id()).rotate_left(32)
 }
 
 async fn shutdown_signal() {

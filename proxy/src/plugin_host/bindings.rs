@@ -6,10 +6,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::faultgate::plugin::tcp::GuestFilter;
 pub use faultgate::plugin::host::Level;
 pub use faultgate::plugin::types::{
-    AttributeSpec, ByteRange, Chunk, ConnInfo, Description, Direction, Step, Value, ValueType,
+    ByteRange, Chunk, ConnInfo, Description, Direction, Step, Value, ValueType,
 };
 
 /// The attributes as the WIT contract carries them.

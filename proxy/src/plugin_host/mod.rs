@@ -35,7 +35,7 @@ use state::InstanceState;
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// The built-in plugins, embedded by `build.rs`.
-struct BuiltinPlugin {
+pub(crate) struct BuiltinPlugin {
     crate_name: &'static str,
     wasm: &'static [u8],
     precompiled: &'static [u8],

@@ -81,6 +81,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = super::free_port();
+        let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
         let child = as_server_user(&bin.join("postgres"))
             .arg("-D")
             .arg(&data)
@@ -94,8 +95,9 @@ impl Postgres {
                 "-c",
                 "logging_collector=off",
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .expect("starting postgres");
         let server = Self {
@@ -103,16 +105,21 @@ impl Postgres {
             port,
             _dir: dir,
         };
-        super::eventually(
-            "postgres accepts connections",
-            Duration::from_secs(30),
-            || {
-                let port = server.port;
-                async move { connect(port).await.is_ok() }
-            },
-        )
-        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while connect(port).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "postgres did not accept connections within 30 s; its log:\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         server
+    }
+
+    /// What the server has logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("postgres.log")).unwrap_or_default()
     }
 
     /// A client connected straight to the server.
@@ -125,10 +132,23 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        // SIGINT: Postgres's fast shutdown.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
+        // SIGINT to the postmaster itself (the child may be `runuser`, which
+        // does not pass it on) asks for Postgres's fast shutdown.
+        let pid_file = self._dir.path().join("data/postmaster.pid");
+        let pid = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|text| text.lines().next().map(str::to_owned));
+        if let Some(pid) = pid {
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
