@@ -7,11 +7,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
+use crate::relay::Stats;
+
+/// One per-proxy metric: name, Prometheus type, help text, and how to read it.
+type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
 
 pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
     let proxies = registry.list().await;
     let mut out = String::new();
-    let series: [(&str, &str, &str, fn(&crate::relay::Stats) -> u64); 3] = [
+    let series: [Series; 4] = [
         (
             "faultgate_connections_total",
             "counter",
@@ -29,6 +33,12 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             "counter",
             "Connections failed by a plugin that trapped, ran out of time or memory, or answered a bad step.",
             |s| s.plugin_failures.get(),
+        ),
+        (
+            "faultgate_plugin_instances_total",
+            "counter",
+            "Plugin instances made, one per connection, direction and fault that applies.",
+            |s| s.plugin_instances.get(),
         ),
     ];
     for (name, kind, help, read) in series {

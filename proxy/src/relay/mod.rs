@@ -47,6 +47,10 @@ pub struct Stats {
     /// Connections failed because a plugin trapped, timed out, ran out of
     /// memory or answered nonsense.
     pub plugin_failures: Counter,
+    /// Plugin instances made (one per connection, direction and fault that
+    /// applies). Stays 0 while a proxy has no fault: such a proxy never calls
+    /// a plugin.
+    pub plugin_instances: Counter,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -330,7 +330,10 @@ impl Pump {
                         .open(&context, &fault.contract_attributes)
                         .await
                     {
-                        Ok(filter) => Some(filter),
+                        Ok(filter) => {
+                            self.stats.plugin_instances.inc();
+                            Some(filter)
+                        }
                         Err(e) => return Err(self.plugin_failed(e)),
                     }
                 }

@@ -24,11 +24,17 @@ pub fn plugin_build_dir() -> PathBuf {
 }
 
 impl Faultgate {
-    /// Starts `faultgate serve --api 127.0.0.1:0 --seed 7 EXTRA...` and waits
-    /// until its API is ready.
+    /// Starts `faultgate serve --api 127.0.0.1:0 EXTRA...` (with `--seed 7`
+    /// unless EXTRA has a seed) and waits until its API is ready.
     pub async fn start(extra: &[&str]) -> Self {
+        let seed: &[&str] = if extra.contains(&"--seed") {
+            &[]
+        } else {
+            &["--seed", "7"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
-            .args(["serve", "--api", "127.0.0.1:0", "--seed", "7"])
+            .args(["serve", "--api", "127.0.0.1:0"])
+            .args(seed)
             .args(extra)
             .env("RUST_LOG", "info,faultgate=debug")
             .stdout(Stdio::piped())
@@ -53,9 +59,19 @@ impl Faultgate {
                 }
             });
         }
-        let api = match ready_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => format!("http://{addr}"),
-            Err(_) => {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut ready = None;
+        while ready.is_none()
+            && std::time::Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            ready = ready_rx.recv_timeout(Duration::from_millis(50)).ok();
+        }
+        // The last lines of output of a process that exited are still wanted.
+        std::thread::sleep(Duration::from_millis(if ready.is_some() { 0 } else { 100 }));
+        let api = match ready {
+            Some(addr) => format!("http://{addr}"),
+            None => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
@@ -177,4 +193,30 @@ impl Drop for Faultgate {
             eprintln!("--- faultgate log ---\n{}\n---", self.log());
         }
     }
+}
+
+/// Runs `faultgate ARGS...` to completion (killed after 30 s); returns its
+/// exit code and everything it printed.
+pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting faultgate");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
 }

@@ -1,0 +1,123 @@
+//! Faults switched through the API reach connections that are already open,
+//! at their next chunk; and random decisions replay under the same seed.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::faultgate::Faultgate;
+use support::peers::echo_server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn echo_once(stream: &mut TcpStream, data: &[u8]) -> Duration {
+    let started = Instant::now();
+    stream.write_all(data).await.unwrap();
+    let mut back = vec![0u8; data.len()];
+    stream.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, data);
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn removing_a_fault_cuts_its_sleep_short() {
+    let (echo, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg.proxy("p", echo).await;
+    fg.add_toxic(
+        "p",
+        json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 20000}}),
+    )
+    .await;
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    let started = Instant::now();
+    stream.write_all(b"waiting").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fg.remove_toxic("p", "latency_upstream").await;
+    let mut back = [0u8; 7];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back))
+        .await
+        .expect("the chunk stayed delayed after its latency was removed")
+        .unwrap();
+    assert_eq!(&back, b"waiting");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn replacing_the_chain_applies_to_open_connections_at_the_next_chunk() {
+    let (echo, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg.proxy("p", echo).await;
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    assert!(echo_once(&mut stream, b"one").await < Duration::from_millis(300));
+
+    fg.expect(
+        "PUT",
+        "/proxies/p/toxics",
+        Some(json!([
+            {"type": "latency", "stream": "upstream", "attributes": {"latency": 300}},
+        ])),
+        200,
+    )
+    .await;
+    assert!(echo_once(&mut stream, b"two").await >= Duration::from_millis(300));
+
+    fg.expect("PUT", "/proxies/p/toxics", Some(json!([])), 200)
+        .await;
+    assert!(echo_once(&mut stream, b"three").await < Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn a_proxy_with_no_fault_makes_no_plugin_instance() {
+    let (echo, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg.proxy("p", echo).await;
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(listen).await.unwrap();
+        echo_once(&mut stream, &[9u8; 100_000]).await;
+    }
+    assert_eq!(fg.metric("faultgate_plugin_instances_total", "p").await, 0);
+    assert_eq!(fg.metric("faultgate_connections_total", "p").await, 3);
+
+    fg.add_toxic("p", json!({"type": "noop"})).await;
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    echo_once(&mut stream, b"counted").await;
+    assert_eq!(fg.metric("faultgate_plugin_instances_total", "p").await, 1);
+}
+
+/// Which of 24 connections a toxicity-0.5 `refuse` hits.
+async fn refused_pattern(seed: &str) -> Vec<bool> {
+    let (echo, _) = echo_server().await;
+    let fg = Faultgate::start(&["--seed", seed]).await;
+    let listen = fg.proxy("p", echo).await;
+    fg.add_toxic("p", json!({"type": "refuse", "toxicity": 0.5}))
+        .await;
+    let mut pattern = Vec::new();
+    for _ in 0..24 {
+        let refused = match TcpStream::connect(listen).await {
+            Err(_) => true,
+            Ok(mut stream) => {
+                let _ = stream.write_all(b"?").await;
+                let mut buf = [0u8; 1];
+                !matches!(stream.read(&mut buf).await, Ok(1))
+            }
+        };
+        pattern.push(refused);
+    }
+    pattern
+}
+
+#[tokio::test]
+async fn toxicity_draws_replay_under_the_same_seed() {
+    let first = refused_pattern("12345").await;
+    assert!(
+        first.contains(&true) && first.contains(&false),
+        "toxicity 0.5 gave {first:?}"
+    );
+    assert_eq!(
+        refused_pattern("12345").await,
+        first,
+        "the same seed drew differently"
+    );
+}
