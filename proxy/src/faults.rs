@@ -44,6 +44,20 @@ impl Fault {
         }
     }
 
+    /// The same fault (same id, so open connections keep their instances of
+    /// the old plugin) made with a replacement plugin, for new connections.
+    pub fn rebind(&self, plugin: Arc<Plugin>) -> Self {
+        Self {
+            id: self.id,
+            name: self.name.clone(),
+            plugin,
+            stream: self.stream,
+            toxicity: self.toxicity,
+            attributes: self.attributes.clone(),
+            contract_attributes: self.contract_attributes.clone(),
+        }
+    }
+
     /// The Toxiproxy JSON shape of this fault.
     pub fn view(&self) -> ToxicView {
         ToxicView {

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::faults::{Chain, Fault, parse_direction};
-use crate::plugin_host::{PluginError, PluginHost, attributes_from_json};
+use crate::plugin_host::{
+    Plugin, PluginError, PluginHost, PluginSource, attributes_from_json, sha256_hex,
+};
 use crate::relay::{Proxy, RelayError};
 
 /// Where a listen address is not given, proxies listen on loopback on a port
@@ -68,6 +70,27 @@ pub enum ControlError {
     Attributes(String),
     #[error("{0}")]
     Listen(#[from] RelayError),
+    #[error("plugin not found")]
+    PluginNotFound,
+    #[error("{0}")]
+    BadPlugin(String),
+    #[error(
+        "plugin {plugin:?} is in use by proxy {proxy:?} (toxic {toxic:?}); remove the toxic first"
+    )]
+    PluginInUse {
+        plugin: String,
+        proxy: String,
+        toxic: String,
+    },
+    #[error(
+        "the new version of plugin {plugin:?} rejects the attributes of toxic {toxic:?} on proxy {proxy:?}: {reason}"
+    )]
+    ReplacementRejects {
+        plugin: String,
+        proxy: String,
+        toxic: String,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -76,8 +99,8 @@ impl ControlError {
     /// The HTTP status Toxiproxy answers this with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::ProxyNotFound | Self::ToxicNotFound => 404,
-            Self::ProxyExists | Self::ToxicExists => 409,
+            Self::ProxyNotFound | Self::ToxicNotFound | Self::PluginNotFound => 404,
+            Self::ProxyExists | Self::ToxicExists | Self::PluginInUse { .. } => 409,
             Self::Listen(RelayError::Bind { error, .. })
                 if error.kind() == std::io::ErrorKind::AddrInUse =>
             {
@@ -320,6 +343,81 @@ impl Registry {
         }
         proxy.set_chain(chain);
         Ok(proxy.chain())
+    }
+
+    /// Loads a plugin sent as component bytes (`POST /plugins`). A plugin of
+    /// the same name is replaced: faults using it are rebound to the new
+    /// version, which new connections get, while connections already open
+    /// keep the old one until they close. If the new version rejects the
+    /// attributes of a fault in use, nothing changes.
+    pub async fn upload_plugin(&self, bytes: &[u8]) -> Result<Arc<Plugin>, ControlError> {
+        let sha256 = sha256_hex(bytes);
+        let plugin = self
+            .host
+            .compile("uploaded plugin", bytes, PluginSource::Upload { sha256 })
+            .await
+            .map_err(|e| ControlError::BadPlugin(e.to_string()))?;
+        let proxies = self.proxies.lock().await;
+        let mut rebound = Vec::new();
+        for proxy in proxies.values() {
+            let mut chain = (*proxy.chain()).clone();
+            let mut uses = false;
+            for fault in chain
+                .faults
+                .iter_mut()
+                .filter(|f| f.plugin.name() == plugin.name())
+            {
+                plugin
+                    .validate(&fault.contract_attributes)
+                    .await
+                    .map_err(|e| ControlError::ReplacementRejects {
+                        plugin: plugin.name().to_owned(),
+                        proxy: proxy.name().to_owned(),
+                        toxic: fault.name.clone(),
+                        reason: match e {
+                            PluginError::Refused { reason, .. } => reason,
+                            other => other.to_string(),
+                        },
+                    })?;
+                *fault = Arc::new(fault.rebind(plugin.clone()));
+                uses = true;
+            }
+            if uses {
+                rebound.push((proxy.clone(), chain));
+            }
+        }
+        if let Some(old) = self.host.install(plugin.clone()) {
+            tracing::info!(plugin = plugin.name(), previous = %old.description().version, version = %plugin.description().version, "plugin replaced");
+        } else {
+            tracing::info!(plugin = plugin.name(), "plugin uploaded");
+        }
+        for (proxy, chain) in rebound {
+            proxy.set_chain(chain);
+        }
+        Ok(plugin)
+    }
+
+    /// Unloads a plugin, unless a fault uses it.
+    pub async fn delete_plugin(&self, name: &str) -> Result<(), ControlError> {
+        let proxies = self.proxies.lock().await;
+        self.host.get(name).ok_or(ControlError::PluginNotFound)?;
+        for proxy in proxies.values() {
+            if let Some(fault) = proxy
+                .chain()
+                .faults
+                .iter()
+                .find(|f| f.plugin.name() == name)
+            {
+                return Err(ControlError::PluginInUse {
+                    plugin: name.to_owned(),
+                    proxy: proxy.name().to_owned(),
+                    toxic: fault.name.clone(),
+                });
+            }
+        }
+        self.host.remove(name);
+        tracing::info!(plugin = name, "plugin removed");
+        Ok(())
     }
 
     /// Checks a toxic spec completely and makes the fault. `chain` is the

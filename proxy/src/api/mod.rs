@@ -2,8 +2,9 @@
 //!
 //! Every Toxiproxy client works against it unchanged: same paths, JSON
 //! shapes, status codes and error body. The extensions are additive:
-//! `PUT /proxies/{p}/toxics` (replace a chain atomically), `GET /plugins`,
-//! `GET /healthz` and `GET /metrics`.
+//! `PUT /proxies/{p}/toxics` (replace a chain atomically),
+//! `GET /healthz`, `GET /metrics`, and `GET|POST /plugins`,
+//! `GET|DELETE /plugins/{name}` (list, upload, inspect and remove plugins).
 //!
 //! No handler ever waits on a connection: changes swap a proxy's chain and
 //! return, so the API answers at once even when a peer is stuck.
@@ -17,6 +18,7 @@ mod toxics;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +28,9 @@ use serde::de::DeserializeOwned;
 pub use error::ApiError;
 
 use crate::registry::Registry;
+
+/// The largest plugin component `POST /plugins` takes.
+const MAX_PLUGIN_BYTES: usize = 64 << 20;
 
 /// Shared by every handler.
 pub type AppState = Arc<Registry>;
@@ -57,8 +62,16 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 .patch(toxics::update)
                 .delete(toxics::delete),
         )
-        .route("/plugins", get(plugins::index))
-        .route("/plugins/{plugin}", get(plugins::show))
+        .route(
+            "/plugins",
+            get(plugins::index)
+                .post(plugins::upload)
+                .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
+        .route(
+            "/plugins/{plugin}",
+            get(plugins::show).delete(plugins::delete),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(refuse_browsers))
         .with_state(registry)

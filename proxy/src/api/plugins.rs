@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -38,4 +39,19 @@ pub async fn show(
         .get(&name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin not found"))?;
     Ok(json(StatusCode::OK, view(&plugin)))
+}
+
+/// Extension: load a plugin from the component bytes in the body.
+pub async fn upload(State(registry): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let plugin = registry.upload_plugin(&body).await?;
+    Ok(json(StatusCode::CREATED, view(&plugin)))
+}
+
+/// Extension: unload a plugin no fault uses.
+pub async fn delete(
+    State(registry): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    registry.delete_plugin(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

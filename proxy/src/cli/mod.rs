@@ -66,6 +66,15 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
+/// `$XDG_CACHE_HOME/faultgate`, else `~/.cache/faultgate`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("faultgate"))
+}
+
 /// `--plugin` values: a `.wasm` file, or a directory of them.
 pub fn plugin_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;

@@ -8,6 +8,9 @@ use clap::Subcommand;
 
 use faultgate::plugin_host::{Plugin, PluginHost, PluginLimits};
 
+#[path = "scaffold.rs"]
+mod scaffold;
+
 #[derive(Subcommand)]
 pub enum PluginCommand {
     /// List the built-in plugins (and any given with --plugin) with their attributes.
@@ -21,9 +24,14 @@ pub enum PluginCommand {
         /// The plugin component.
         file: PathBuf,
     },
+    /// Write a new plugin crate, ready to build, with a working example fault.
+    New(scaffold::NewArgs),
 }
 
 pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    if let PluginCommand::New(args) = command {
+        return scaffold::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,7 +41,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             max_instances: 16,
             ..PluginLimits::default()
         };
-        let host = PluginHost::new(limits).await?;
+        let host = PluginHost::new(limits, None).await?;
         match command {
             PluginCommand::List { plugins } => {
                 for file in super::plugin_files(&plugins)? {
@@ -48,6 +56,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 println!("{}: a valid faultgate plugin\n", file.display());
                 print_plugin(&plugin);
             }
+            PluginCommand::New(_) => unreachable!("handled above"),
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -13,7 +13,7 @@ use faultgate::plugin_host::{PluginHost, PluginLimits};
 use faultgate::registry::Registry;
 use faultgate::{api, clock, config};
 
-use super::{LogFormat, init_logging, plugin_files};
+use super::{LogFormat, default_cache_dir, init_logging, plugin_files};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -60,6 +60,15 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(16..))]
     max_plugin_instances: u32,
 
+    /// Where compiled plugins are kept between runs, keyed by content hash
+    /// [default: $XDG_CACHE_HOME/faultgate, else ~/.cache/faultgate].
+    #[arg(long, env = "FAULTGATE_PLUGIN_CACHE", value_name = "DIR")]
+    plugin_cache: Option<PathBuf>,
+
+    /// Compile plugins at every start instead of caching them.
+    #[arg(long, conflicts_with = "plugin_cache")]
+    no_plugin_cache: bool,
+
     /// Log format.
     #[arg(long, env = "FAULTGATE_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -82,8 +91,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         call_deadline: Duration::from_millis(args.plugin_deadline_ms),
         max_instances: args.max_plugin_instances,
     };
+    let cache = (!args.no_plugin_cache)
+        .then(|| args.plugin_cache.clone().or_else(default_cache_dir))
+        .flatten();
     let host = Arc::new(
-        PluginHost::new(limits)
+        PluginHost::new(limits, cache)
             .await
             .context("starting the plugin host")?,
     );

@@ -93,6 +93,10 @@ impl Default for PluginLimits {
 pub enum PluginSource {
     Builtin,
     File(PathBuf),
+    /// Sent to `POST /plugins`; identified by the SHA-256 of its bytes.
+    Upload {
+        sha256: String,
+    },
 }
 
 /// A plugin's self-description, in the control API's JSON shape.
@@ -134,11 +138,17 @@ pub struct PluginHost {
     shared: Arc<HostShared>,
     linker: Linker<InstanceState>,
     plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
+    cache: Option<CompileCache>,
 }
 
 impl PluginHost {
-    /// Makes the engine and loads the built-in plugins.
-    pub async fn new(limits: PluginLimits) -> Result<Self, PluginError> {
+    /// Makes the engine and loads the built-in plugins. Plugins loaded later
+    /// are compiled once and kept in `cache_dir`, when given, so a restart
+    /// does not compile them again.
+    pub async fn new(
+        limits: PluginLimits,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Self, PluginError> {
         let mut config = engine_config::codegen_config();
         let mut pool = PoolingAllocationConfig::new();
         // A Rust wasm32-wasip2 component holds a few core instances and
@@ -170,6 +180,11 @@ impl PluginHost {
             }),
             linker,
             plugins: RwLock::new(BTreeMap::new()),
+            cache: None,
+        };
+        let host = Self {
+            cache: cache_dir.map(|dir| CompileCache::new(dir, &host.shared.engine)),
+            ..host
         };
         for builtin in BUILTIN_PLUGINS {
             // Safety: the bytes were produced by `Engine::precompile_component`
@@ -183,37 +198,77 @@ impl PluginHost {
                     // e.g. the binary runs on a CPU without a feature the
                     // build machine had: compile from the embedded wasm.
                     tracing::info!(plugin = builtin.crate_name, %error, "precompiled plugin unusable here; compiling it");
-                    host.compile(builtin.crate_name, builtin.wasm)?
+                    Component::new(&host.shared.engine, builtin.wasm).map_err(|e| {
+                        PluginError::Invalid {
+                            source_name: builtin.crate_name.into(),
+                            reason: format!("{e:#}"),
+                        }
+                    })?
                 }
             };
-            host.install(builtin.crate_name, component, PluginSource::Builtin)
+            let plugin = host
+                .describe(builtin.crate_name, component, PluginSource::Builtin)
                 .await?;
+            host.install(plugin);
         }
         Ok(host)
     }
 
-    /// Loads a plugin component from a file and makes it available by the name
-    /// it describes itself with. A plugin of the same name is replaced;
-    /// connections using the old one keep it until they close.
+    /// Loads a plugin component from a file and makes it available by the
+    /// name it describes itself with, replacing any plugin of that name.
     pub async fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, PluginError> {
         let bytes = std::fs::read(path).map_err(|error| PluginError::Read {
             path: path.to_owned(),
             error,
         })?;
-        let source_name = path.display().to_string();
-        let component = self.compile(&source_name, &bytes)?;
-        self.install(&source_name, component, PluginSource::File(path.to_owned()))
-            .await
+        let plugin = self
+            .compile(
+                &path.display().to_string(),
+                &bytes,
+                PluginSource::File(path.to_owned()),
+            )
+            .await?;
+        self.install(plugin.clone());
+        Ok(plugin)
     }
 
-    fn compile(&self, source_name: &str, bytes: &[u8]) -> Result<Component, PluginError> {
-        Component::new(&self.shared.engine, bytes).map_err(|e| PluginError::Invalid {
+    /// Compiles (or takes from the cache), links and describes a component,
+    /// without making it available yet: see [`PluginHost::install`].
+    pub async fn compile(
+        &self,
+        source_name: &str,
+        bytes: &[u8],
+        source: PluginSource,
+    ) -> Result<Arc<Plugin>, PluginError> {
+        let invalid = |reason: String| PluginError::Invalid {
             source_name: source_name.to_owned(),
-            reason: format!("{e:#}"),
-        })
+            reason,
+        };
+        let component = match &self.cache {
+            Some(cache) => cache.component(&self.shared.engine, source_name, bytes),
+            None => Component::new(&self.shared.engine, bytes).map_err(|e| format!("{e:#}")),
+        }
+        .map_err(invalid)?;
+        self.describe(source_name, component, source).await
     }
 
-    async fn install(
+    /// Makes `plugin` available by its name; returns the one it replaces.
+    /// Faults already attached keep the plugin they were made with until
+    /// they are rebound (see `Registry::upload_plugin`).
+    pub fn install(&self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
+        tracing::debug!(plugin = %plugin.name, "plugin installed");
+        self.plugins
+            .write()
+            .unwrap()
+            .insert(plugin.description.name.clone(), plugin)
+    }
+
+    /// Makes the plugin called `name` unavailable.
+    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.write().unwrap().remove(name)
+    }
+
+    async fn describe(
         &self,
         source_name: &str,
         component: Component,
@@ -237,19 +292,13 @@ impl PluginHost {
                 source_name: source_name.to_owned(),
                 reason,
             })?;
-        let plugin = Arc::new(Plugin {
+        Ok(Arc::new(Plugin {
             name: description.name.as_str().into(),
             description,
             source,
             pre,
             host: self.shared.clone(),
-        });
-        self.plugins
-            .write()
-            .unwrap()
-            .insert(plugin.description.name.clone(), plugin.clone());
-        tracing::debug!(plugin = %plugin.name, "plugin loaded");
-        Ok(plugin)
+        }))
     }
 
     fn store(&self, plugin: Arc<str>, conn_id: u64, seed: u64) -> Store<InstanceState> {
@@ -337,6 +386,86 @@ impl Plugin {
             reason,
         }
     }
+}
+
+/// Compiled plugins on disk, keyed by the SHA-256 of the component and by
+/// everything in the engine that compiled code depends on (wasmtime's version
+/// and settings), so a stale entry is never used.
+///
+/// Loading an entry runs the code in it: the directory must be writable only
+/// by the user faultgate runs as (it is created with mode 0700).
+struct CompileCache {
+    dir: PathBuf,
+    engine_key: u64,
+}
+
+impl CompileCache {
+    fn new(dir: PathBuf, engine: &Engine) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Self {
+            dir,
+            engine_key: hasher.finish(),
+        }
+    }
+
+    fn component(
+        &self,
+        engine: &Engine,
+        source_name: &str,
+        bytes: &[u8],
+    ) -> Result<Component, String> {
+        let path = self.dir.join(format!(
+            "{}-{:016x}.cwasm",
+            sha256_hex(bytes),
+            self.engine_key
+        ));
+        if path.exists() {
+            // Safety: the file was written by `precompile_component` of an
+            // engine with the same compatibility hash, into a directory only
+            // faultgate writes (see the type's documentation).
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    tracing::info!(plugin = source_name, cache = %path.display(), "plugin loaded from the compile cache");
+                    return Ok(component);
+                }
+                Err(error) => {
+                    tracing::warn!(cache = %path.display(), %error, "unusable compile cache entry; recompiling")
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        let compiled = engine
+            .precompile_component(bytes)
+            .map_err(|e| format!("{e:#}"))?;
+        tracing::info!(plugin = source_name, took = ?started.elapsed(), "plugin compiled");
+        if let Err(error) = self.store(&path, &compiled) {
+            tracing::warn!(cache = %self.dir.display(), %error, "cannot write the compile cache; going on without it");
+        }
+        // Safety: `compiled` was just produced by this engine.
+        unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| format!("{e:#}"))
+    }
+
+    fn store(&self, path: &Path, compiled: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        let partial = path.with_extension(format!("partial{}", std::process::id()));
+        std::fs::write(&partial, compiled)?;
+        std::fs::rename(&partial, path)
+    }
+}
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Advances the engine's epoch for as long as the engine lives, so that every

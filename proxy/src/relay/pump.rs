@@ -316,7 +316,13 @@ impl Pump {
         let mut fresh = Vec::new();
         for fault in wanted {
             if let Some(i) = old.iter().position(|s| s.fault.id == fault.id) {
-                self.stages.push(old.swap_remove(i));
+                // The same fault, perhaps rebound to a replaced plugin: the
+                // instance it already has here stays until the connection ends.
+                let kept = old.swap_remove(i);
+                self.stages.push(Stage {
+                    fault,
+                    filter: kept.filter,
+                });
                 continue;
             }
             let filter = match self.roll(&fault) {

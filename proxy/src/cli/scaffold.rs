@@ -1,0 +1,220 @@
+//! `faultgate plugin new`: a plugin crate that builds as it is.
+//!
+//! The crate carries its own copy of the guest crate and of the contract
+//! (both compiled into this binary), so it builds anywhere with only
+//! `rustup target add wasm32-wasip2` and crates.io.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+const GUEST_LIB: &str = include_str!("../../../plugins/guest/src/lib.rs");
+const CONTRACT: &str = include_str!("../../../wit/faultgate.wit");
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// The plugin's name: the toxic `type` it is attached by. Letters,
+    /// digits, '-' and '_'.
+    name: String,
+
+    /// Where to create the crate (a directory NAME inside it).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    dir: PathBuf,
+
+    /// An HTTP fault (request-aware). Not available yet: faultgate runs TCP
+    /// faults today.
+    #[arg(long)]
+    http: bool,
+}
+
+pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
+    if args.http {
+        bail!(
+            "HTTP plugins come with faultgate's HTTP mode, which this version does not have yet; write a TCP plugin (without --http)"
+        );
+    }
+    let name = args.name.as_str();
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        bail!(
+            "{name:?} is not a plugin name: start with a letter, then letters, digits, '-' or '_'"
+        );
+    }
+    let root = args.dir.join(name);
+    if root.exists() {
+        bail!("{} already exists", root.display());
+    }
+    let files = [
+        ("Cargo.toml", cargo_toml(name)),
+        (
+            ".cargo/config.toml",
+            "[build]\ntarget = \"wasm32-wasip2\"\n".to_owned(),
+        ),
+        (".gitignore", "/target\n".to_owned()),
+        ("src/lib.rs", lib_rs(name)),
+        ("README.md", readme(name)),
+        ("faultgate-guest/Cargo.toml", GUEST_MANIFEST.to_owned()),
+        // In faultgate's repository the contract sits two levels up.
+        (
+            "faultgate-guest/src/lib.rs",
+            GUEST_LIB.replace("\"../../wit\"", "\"wit\""),
+        ),
+        ("faultgate-guest/wit/faultgate.wit", CONTRACT.to_owned()),
+    ];
+    for (path, text) in files {
+        write(&root, path, &text)?;
+    }
+    println!(
+        "created {root}\n\nbuild it:   cd {root} && cargo build --release\ncheck it:   faultgate plugin check {root}/target/wasm32-wasip2/release/{file}.wasm\nload it:    faultgate serve --plugin {root}/target/wasm32-wasip2/release/{file}.wasm\n            (or POST the .wasm to a running faultgate's /plugins)",
+        root = root.display(),
+        file = name.replace('-', "_"),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write(root: &Path, relative: &str, text: &str) -> anyhow::Result<()> {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap())
+        .with_context(|| format!("creating {}", path.parent().unwrap().display()))?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn type_name(name: &str) -> String {
+    name.split(['-', '_'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+const GUEST_MANIFEST: &str = r#"[package]
+name = "faultgate-guest"
+description = "Write faultgate fault plugins as plain Rust types"
+version = "0.1.0"
+edition = "2024"
+
+[dependencies]
+wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
+"#;
+
+fn cargo_toml(name: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+faultgate-guest = {{ path = "faultgate-guest" }}
+
+# Small and fast plugins.
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = true
+
+# A crate of its own, even when created inside another workspace.
+[workspace]
+"#
+    )
+}
+
+fn lib_rs(name: &str) -> String {
+    let ty = type_name(name);
+    format!(
+        r#"//! `{name}`: a faultgate fault plugin.
+//!
+//! As written it delays every chunk by `delay` milliseconds and, when
+//! `reset_after` is set, resets the connection at that chunk. Change it into
+//! the fault you need: the host calls `on_data` for every chunk of the
+//! direction the fault is attached to, and carries out the steps it returns,
+//! in order.
+
+use faultgate_guest::{{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, host, step}};
+
+struct {ty} {{
+    delay_ms: u64,
+    reset_after: u64,
+    chunks_seen: u64,
+}}
+
+impl Fault for {ty} {{
+    fn describe() -> Description {{
+        Description::new("{name}", "Delays every chunk, and resets after some chunks if asked")
+            .version(env!("CARGO_PKG_VERSION"))
+            .attribute(attribute::integer("delay", 0, "delay of each chunk, in milliseconds"))
+            .attribute(attribute::integer("reset_after", 0, "reset the connection at this chunk; 0 = never"))
+    }}
+
+    /// Called per connection, and when the fault is attached (to validate the
+    /// attributes: an error here is the API caller's 400).
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {{
+        host::log(host::Level::Debug, &format!("{name} on connection {{}} from {{}}", conn.id, conn.client));
+        Ok(Self {{
+            delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
+            reset_after: attrs.non_negative("reset_after", 0, "chunks")?,
+            chunks_seen: 0,
+        }})
+    }}
+
+    fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {{
+        self.chunks_seen += 1;
+        if self.reset_after != 0 && self.chunks_seen >= self.reset_after {{
+            return vec![Step::Reset];
+        }}
+        // Time in steps counts from the chunk's arrival.
+        vec![step::sleep_ms(self.delay_ms), step::forward_all(chunk.len)]
+    }}
+}}
+
+faultgate_guest::export_fault!({ty});
+"#
+    )
+}
+
+fn readme(name: &str) -> String {
+    let file = name.replace('-', "_");
+    format!(
+        r#"# {name}
+
+A faultgate fault plugin.
+
+```sh
+rustup target add wasm32-wasip2      # once
+cargo build --release                # builds target/wasm32-wasip2/release/{file}.wasm
+faultgate plugin check target/wasm32-wasip2/release/{file}.wasm
+```
+
+Load it at start-up, or into a running faultgate:
+
+```sh
+faultgate serve --plugin target/wasm32-wasip2/release/{file}.wasm
+curl --data-binary @target/wasm32-wasip2/release/{file}.wasm localhost:8474/plugins
+```
+
+Attach it like any toxic:
+
+```sh
+curl -X POST localhost:8474/proxies/PROXY/toxics \
+  -d '{{"type": "{name}", "stream": "downstream", "attributes": {{"delay": 100}}}}'
+```
+
+`faultgate-guest/` is the helper crate and `faultgate-guest/wit/` the plugin
+contract, copied here by `faultgate plugin new` so the crate builds on its own.
+"#
+    )
+}
