@@ -244,6 +244,7 @@ impl PluginHost {
             source_name: source_name.to_owned(),
             reason,
         };
+        check_header(bytes).map_err(invalid)?;
         let component = match &self.cache {
             Some(cache) => cache.component(&self.shared.engine, source_name, bytes),
             None => Component::new(&self.shared.engine, bytes).map_err(|e| format!("{e:#}")),
@@ -278,8 +279,15 @@ impl PluginHost {
             source_name: source_name.to_owned(),
             reason: format!("{e:#}"),
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
-        let pre = TcpPluginPre::new(instance_pre).map_err(invalid)?;
+        let contract = |e: wasmtime::Error| PluginError::Invalid {
+            source_name: source_name.to_owned(),
+            reason: format!(
+                "{e:#} (a plugin imports only faultgate:plugin/host and WASI, and exports \
+                 faultgate:plugin/meta and faultgate:plugin/tcp: see wit/faultgate.wit)"
+            ),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(contract)?;
+        let pre = TcpPluginPre::new(instance_pre).map_err(contract)?;
         let mut store = self.store(source_name.into(), 0, 0);
         let bindings = pre.instantiate_async(&mut store).await.map_err(invalid)?;
         let raw = bindings
@@ -386,6 +394,23 @@ impl Plugin {
             reason,
         }
     }
+}
+
+/// Catches the usual wrong files before wasmtime's parser does, with advice.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: &[u8] = &[1, 0, 0, 0];
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err("this is not a WebAssembly file (no \\0asm header)".into());
+    }
+    if &bytes[4..8] == CORE_MODULE {
+        return Err(
+            "this is a core WebAssembly module, not a component; build the plugin \
+                    with `cargo build --target wasm32-wasip2`, which makes a component"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Compiled plugins on disk, keyed by the SHA-256 of the component and by

@@ -120,6 +120,21 @@ impl Faultgate {
         (status, value)
     }
 
+    /// Sends a plugin component to `POST /plugins`.
+    pub async fn upload_plugin(&self, bytes: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/plugins", self.api))
+            .header("Content-Type", "application/wasm")
+            .body(bytes)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .expect("control API request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Like `request`, but the status must be `expected`.
     pub async fn expect(
         &self,
