@@ -248,3 +248,55 @@ fn plugin_check_names_what_is_wrong() {
         );
     }
 }
+
+/// A plugin in another language than Rust: plugins/examples/wat-delay, written
+/// by hand in the WebAssembly text format.
+#[tokio::test]
+async fn a_plugin_written_in_webassembly_text_delays_postgres() {
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples/wat-delay/wat-delay.wat");
+    let (code, output) = run_to_exit(&["plugin", "check", source.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{output}");
+
+    let pg = Postgres::start().await;
+    let fg = Faultgate::start(&[]).await;
+    let (status, plugin) = fg.upload_plugin(std::fs::read(&source).unwrap()).await;
+    assert_eq!(status, 201, "{plugin}");
+    assert_eq!(plugin["name"], "wat-delay");
+
+    let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
+    let client = connect(listen.port()).await.unwrap();
+    let (status, body) = fg
+        .request(
+            "POST",
+            "/proxies/pg/toxics",
+            Some(json!({"type": "wat-delay", "attributes": {"delay": 1}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("takes no attributes"),
+        "{body}"
+    );
+
+    fg.add_toxic("pg", json!({"type": "wat-delay", "stream": "downstream"}))
+        .await;
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(
+            client
+                .query_one("SELECT 3", &[])
+                .await
+                .unwrap()
+                .get::<_, i32>(0),
+            3
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "wat-delay did not delay"
+        );
+    }
+}

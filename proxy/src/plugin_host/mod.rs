@@ -397,9 +397,14 @@ impl Plugin {
 }
 
 /// Catches the usual wrong files before wasmtime's parser does, with advice.
+/// Text (the WebAssembly text format) is let through for the parser.
 fn check_header(bytes: &[u8]) -> Result<(), String> {
     const MAGIC: &[u8] = b"\0asm";
     const CORE_MODULE: &[u8] = &[1, 0, 0, 0];
+    let text = std::str::from_utf8(bytes).is_ok_and(|t| t.trim_start().starts_with(['(', ';']));
+    if text {
+        return Ok(());
+    }
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err("this is not a WebAssembly file (no \\0asm header)".into());
     }
