@@ -235,9 +235,9 @@ async fn toxics_crud_defaults_and_errors() {
 #[tokio::test]
 async fn populate_is_idempotent_and_checks_everything_first() {
     let fg = Faultgate::start(&[]).await;
-    let (echo, _) = echo_server().await;
+    let (echo_addr, _) = echo_server().await;
     let port = support::free_port();
-    let proxies = json!([{"name": "db", "listen": format!("127.0.0.1:{port}"), "upstream": echo.to_string()}]);
+    let proxies = json!([{"name": "db", "listen": format!("127.0.0.1:{port}"), "upstream": echo_addr.to_string()}]);
     let first = fg
         .expect("POST", "/populate", Some(proxies.clone()), 201)
         .await;

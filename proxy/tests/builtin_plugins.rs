@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::Faultgate;
-use support::peers::{echo_server, read_to_end};
+use support::peers::{echo, echo_server, read_to_end};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -16,18 +16,10 @@ async fn echo_proxy() -> (
     std::net::SocketAddr,
     tokio::sync::mpsc::UnboundedReceiver<usize>,
 ) {
-    let (echo, reads) = echo_server().await;
+    let (echo_addr, reads) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
-    let listen = fg.proxy("p", echo).await;
+    let listen = fg.proxy("p", echo_addr).await;
     (fg, listen, reads)
-}
-
-/// Writes `data` and reads back exactly as many bytes.
-async fn echo_once(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
-    stream.write_all(data).await.unwrap();
-    let mut back = vec![0u8; data.len()];
-    stream.read_exact(&mut back).await.unwrap();
-    back
 }
 
 #[tokio::test]
@@ -38,7 +30,7 @@ async fn latency_delays_each_round_trip() {
     let mut stream = TcpStream::connect(listen).await.unwrap();
     for _ in 0..2 {
         let started = Instant::now();
-        assert_eq!(echo_once(&mut stream, b"ping").await, b"ping");
+        echo(&mut stream, b"ping").await;
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(250),
@@ -59,7 +51,7 @@ async fn bandwidth_limits_the_rate() {
     let mut stream = TcpStream::connect(listen).await.unwrap();
     let data = vec![7u8; 60_000];
     let started = Instant::now();
-    assert_eq!(echo_once(&mut stream, &data).await, data);
+    echo(&mut stream, &data).await;
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(450),
@@ -76,7 +68,7 @@ async fn slow_close_delays_the_end_of_stream() {
     )
     .await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
-    assert_eq!(echo_once(&mut stream, b"bye").await, b"bye");
+    echo(&mut stream, b"bye").await;
     let started = Instant::now();
     stream.shutdown().await.unwrap();
     let (rest, end) = read_to_end(&mut stream).await;
@@ -121,7 +113,7 @@ async fn timeout_zero_swallows_until_removed() {
     assert!(read.is_err(), "timeout 0 answered or closed: {read:?}");
 
     fg.remove_toxic("p", "timeout_upstream").await;
-    assert_eq!(echo_once(&mut stream, b"found").await, b"found");
+    echo(&mut stream, b"found").await;
 }
 
 #[tokio::test]
@@ -153,7 +145,7 @@ async fn slicer_cuts_data_into_small_pieces_in_order() {
     .await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
-    assert_eq!(echo_once(&mut stream, &data).await, data);
+    echo(&mut stream, &data).await;
     let mut sizes = Vec::new();
     while let Ok(n) = reads.try_recv() {
         sizes.push(n);
@@ -235,7 +227,7 @@ async fn noop_passes_everything() {
         .await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
     let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
-    assert_eq!(echo_once(&mut stream, &data).await, data);
+    echo(&mut stream, &data).await;
 }
 
 #[tokio::test]
@@ -245,7 +237,7 @@ async fn toxicity_zero_never_applies() {
         .await;
     for _ in 0..5 {
         let mut stream = TcpStream::connect(listen).await.unwrap();
-        assert_eq!(echo_once(&mut stream, b"ok").await, b"ok");
+        echo(&mut stream, b"ok").await;
     }
 }
 

@@ -16,9 +16,9 @@ async fn misbehaving(behaviour: &str) {
     let plugin = plugin_build_dir().join("faultgate_test_misbehave.wasm");
     let plugin_arg = plugin.to_str().unwrap().to_owned();
     let mut fg = Faultgate::start(&["--plugin", &plugin_arg, "--plugin-deadline-ms", "50"]).await;
-    let (echo, _) = echo_server().await;
-    let healthy = fg.proxy("healthy", echo).await;
-    let broken = fg.proxy("broken", echo).await;
+    let (echo_addr, _) = echo_server().await;
+    let healthy = fg.proxy("healthy", echo_addr).await;
+    let broken = fg.proxy("broken", echo_addr).await;
     fg.add_toxic(
         "healthy",
         json!({"type": "latency", "attributes": {"latency": 0}}),

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::{Faultgate, plugin_build_dir, run_to_exit};
-use support::peers::echo_server;
+use support::peers::{echo, echo_server};
 use support::postgres::{Postgres, connect};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// `faultgate plugin new NAME`, then `edit` its src/lib.rs, then build it
@@ -103,14 +102,6 @@ async fn a_scaffolded_plugin_builds_checks_loads_and_delays_postgres() {
     assert!(body["error"].as_str().unwrap().contains("delay"), "{body}");
 }
 
-async fn echo_time(stream: &mut TcpStream) -> Duration {
-    let started = Instant::now();
-    stream.write_all(b"ping").await.unwrap();
-    let mut back = [0u8; 4];
-    stream.read_exact(&mut back).await.unwrap();
-    started.elapsed()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacing_a_plugin_in_use_keeps_open_connections_on_the_old_version() {
     // A new `noop` that, unlike the built-in, delays by 300 ms by default.
@@ -122,13 +113,13 @@ async fn replacing_a_plugin_in_use_keeps_open_connections_on_the_old_version() {
         )
         .replace("non_negative(\"delay\", 0,", "non_negative(\"delay\", 300,")
     });
-    let (echo, _) = echo_server().await;
+    let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
-    let listen = fg.proxy("p", echo).await;
+    let listen = fg.proxy("p", echo_addr).await;
     fg.add_toxic("p", json!({"type": "noop", "stream": "upstream"}))
         .await;
     let mut before = TcpStream::connect(listen).await.unwrap();
-    assert!(echo_time(&mut before).await < Duration::from_millis(300));
+    assert!(echo(&mut before, b"ping").await < Duration::from_millis(300));
 
     let (status, plugin) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
     assert_eq!(status, 201, "{plugin}");
@@ -138,12 +129,12 @@ async fn replacing_a_plugin_in_use_keeps_open_connections_on_the_old_version() {
     );
 
     assert!(
-        echo_time(&mut before).await < Duration::from_millis(300),
+        echo(&mut before, b"ping").await < Duration::from_millis(300),
         "an open connection changed plugin version"
     );
     let mut after = TcpStream::connect(listen).await.unwrap();
     assert!(
-        echo_time(&mut after).await >= Duration::from_millis(300),
+        echo(&mut after, b"ping").await >= Duration::from_millis(300),
         "a new connection kept the old version"
     );
 

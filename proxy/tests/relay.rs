@@ -50,9 +50,9 @@ async fn round_trip(addr: std::net::SocketAddr, seed: u64) -> ([u8; 32], [u8; 32
 }
 
 async fn check_chain(toxics: Value) {
-    let (echo, _reads) = echo_server().await;
+    let (echo_addr, _reads) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
-    let listen = fg.proxy("echo", echo).await;
+    let listen = fg.proxy("echo", echo_addr).await;
     fg.expect("PUT", "/proxies/echo/toxics", Some(toxics.clone()), 200)
         .await;
     let (sent, received, count) = round_trip(listen, 42).await;

@@ -7,24 +7,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::Faultgate;
-use support::peers::echo_server;
+use support::peers::{echo, echo_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn echo_once(stream: &mut TcpStream, data: &[u8]) -> Duration {
-    let started = Instant::now();
-    stream.write_all(data).await.unwrap();
-    let mut back = vec![0u8; data.len()];
-    stream.read_exact(&mut back).await.unwrap();
-    assert_eq!(back, data);
-    started.elapsed()
-}
-
 #[tokio::test]
 async fn removing_a_fault_cuts_its_sleep_short() {
-    let (echo, _) = echo_server().await;
+    let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
-    let listen = fg.proxy("p", echo).await;
+    let listen = fg.proxy("p", echo_addr).await;
     fg.add_toxic(
         "p",
         json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 20000}}),
@@ -46,11 +37,11 @@ async fn removing_a_fault_cuts_its_sleep_short() {
 
 #[tokio::test]
 async fn replacing_the_chain_applies_to_open_connections_at_the_next_chunk() {
-    let (echo, _) = echo_server().await;
+    let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
-    let listen = fg.proxy("p", echo).await;
+    let listen = fg.proxy("p", echo_addr).await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
-    assert!(echo_once(&mut stream, b"one").await < Duration::from_millis(300));
+    assert!(echo(&mut stream, b"one").await < Duration::from_millis(300));
 
     fg.expect(
         "PUT",
@@ -61,36 +52,36 @@ async fn replacing_the_chain_applies_to_open_connections_at_the_next_chunk() {
         200,
     )
     .await;
-    assert!(echo_once(&mut stream, b"two").await >= Duration::from_millis(300));
+    assert!(echo(&mut stream, b"two").await >= Duration::from_millis(300));
 
     fg.expect("PUT", "/proxies/p/toxics", Some(json!([])), 200)
         .await;
-    assert!(echo_once(&mut stream, b"three").await < Duration::from_millis(300));
+    assert!(echo(&mut stream, b"three").await < Duration::from_millis(300));
 }
 
 #[tokio::test]
 async fn a_proxy_with_no_fault_makes_no_plugin_instance() {
-    let (echo, _) = echo_server().await;
+    let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
-    let listen = fg.proxy("p", echo).await;
+    let listen = fg.proxy("p", echo_addr).await;
     for _ in 0..3 {
         let mut stream = TcpStream::connect(listen).await.unwrap();
-        echo_once(&mut stream, &[9u8; 100_000]).await;
+        echo(&mut stream, &[9u8; 100_000]).await;
     }
     assert_eq!(fg.metric("faultgate_plugin_instances_total", "p").await, 0);
     assert_eq!(fg.metric("faultgate_connections_total", "p").await, 3);
 
     fg.add_toxic("p", json!({"type": "noop"})).await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
-    echo_once(&mut stream, b"counted").await;
+    echo(&mut stream, b"counted").await;
     assert_eq!(fg.metric("faultgate_plugin_instances_total", "p").await, 1);
 }
 
 /// Which of 24 connections a toxicity-0.5 `refuse` hits.
 async fn refused_pattern(seed: &str) -> Vec<bool> {
-    let (echo, _) = echo_server().await;
+    let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&["--seed", seed]).await;
-    let listen = fg.proxy("p", echo).await;
+    let listen = fg.proxy("p", echo_addr).await;
     fg.add_toxic("p", json!({"type": "refuse", "toxicity": 0.5}))
         .await;
     let mut pattern = Vec::new();

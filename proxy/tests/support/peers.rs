@@ -63,3 +63,14 @@ pub async fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, std::io::Result<()
         }
     }
 }
+
+/// Writes `data` through `stream` to an echo server, reads it back, checks
+/// it came back unchanged, and says how long the round trip took.
+pub async fn echo(stream: &mut TcpStream, data: &[u8]) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    stream.write_all(data).await.unwrap();
+    let mut back = vec![0u8; data.len()];
+    stream.read_exact(&mut back).await.unwrap();
+    assert!(back == data, "the echo came back different");
+    started.elapsed()
+}
