@@ -35,7 +35,7 @@ use crate::faults::{Chain, Fault};
 use crate::plugin_host::{ConnContext, Direction, Filter, PluginError, Step};
 
 /// How much is read from the socket at once.
-const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 256 * 1024;
 
 /// How much may be read ahead of the chunk being worked on. Past this the
 /// pump stops reading, and TCP flow control pushes back on the sender.

@@ -1,0 +1,772 @@
+//! faultgate against a direct connection, side by side in one run.
+//!
+//! ```sh
+//! cargo bench --bench relay                    # full run, a few minutes
+//! cargo bench --bench relay -- --quick         # under a minute
+//! cargo bench --bench relay -- --json out.json # also write the figures as JSON
+//! ```
+//!
+//! Every figure is measured on loopback against peers in this process, for
+//! each route in turn: a direct connection, faultgate with no fault, with the
+//! `noop` plugin on both directions (a plugin call per chunk), with `latency`
+//! 0 on both directions, and socat when it is installed. Ratios are to the
+//! direct connection in the same run, so they mean something on a noisy
+//! machine; absolute numbers do not travel. See BENCHMARKS.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Sizes {
+    bulk_bytes: usize,
+    round_trips: usize,
+    connections: usize,
+    idle_connections: usize,
+    switches: usize,
+    startups: usize,
+}
+
+const QUICK: Sizes = Sizes {
+    bulk_bytes: 256 << 20,
+    round_trips: 5_000,
+    connections: 2_000,
+    idle_connections: 2_000,
+    switches: 20,
+    startups: 5,
+};
+
+const FULL: Sizes = Sizes {
+    bulk_bytes: 2 << 30,
+    round_trips: 50_000,
+    connections: 10_000,
+    idle_connections: 10_000,
+    switches: 200,
+    startups: 20,
+};
+
+struct Route {
+    name: &'static str,
+    sink: SocketAddr,
+    echo: SocketAddr,
+}
+
+/// One figure of one route.
+struct Figure {
+    metric: &'static str,
+    unit: &'static str,
+    route: &'static str,
+    value: f64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_out = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    raise_open_file_limit(1 << 16);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(if quick { QUICK } else { FULL }, quick, json_out));
+}
+
+async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
+    let sink = sink_server().await;
+    let echo = echo_server().await;
+    let faultgate = Faultgate::start(&[]).await;
+    let mut routes = vec![Route {
+        name: "direct",
+        sink,
+        echo,
+    }];
+    let chains: [(&str, Value); 3] = [
+        ("faultgate", json!([])),
+        (
+            "noop",
+            json!([
+            {"name": "up", "type": "noop", "stream": "upstream"},
+            {"name": "down", "type": "noop", "stream": "downstream"}]),
+        ),
+        (
+            "latency0",
+            json!([
+            {"name": "up", "type": "latency", "stream": "upstream", "attributes": {"latency": 0}},
+            {"name": "down", "type": "latency", "stream": "downstream", "attributes": {"latency": 0}}]),
+        ),
+    ];
+    for (name, chain) in chains {
+        let sink = faultgate.proxy(&format!("{name}-sink"), sink, &chain).await;
+        let echo = faultgate.proxy(&format!("{name}-echo"), echo, &chain).await;
+        routes.push(Route { name, sink, echo });
+    }
+    let socat = Socat::start(sink, echo);
+    if let Some(s) = &socat {
+        routes.push(Route {
+            name: "socat",
+            sink: s.sink,
+            echo: s.echo,
+        });
+    }
+
+    // A measurement that fails (socat resets some connections under load)
+    // is reported as missing, with its reason, instead of ending the run.
+    std::panic::set_hook(Box::new(|info| eprintln!("  measurement failed: {info}")));
+    let mut figures = Vec::new();
+    for route in &routes {
+        eprintln!("measuring {}", route.name);
+        let (sink, echo) = (route.sink, route.echo);
+        let mut push = |metric, unit, value: Option<f64>| {
+            if let Some(value) = value {
+                figures.push(Figure {
+                    metric,
+                    unit,
+                    route: route.name,
+                    value,
+                });
+            }
+        };
+        for (metric, conns) in [
+            ("throughput one way, 1 connection", 1),
+            ("throughput one way, 16 connections", 16),
+        ] {
+            push(
+                metric,
+                "GB/s",
+                measure(one_way(sink, sizes.bulk_bytes, conns)).await,
+            );
+        }
+        for (metric, conns) in [
+            ("throughput both ways, 1 connection", 1),
+            ("throughput both ways, 16 connections", 16),
+        ] {
+            push(
+                metric,
+                "GB/s",
+                measure(both_ways(echo, sizes.bulk_bytes, conns)).await,
+            );
+        }
+        if let Some(rtts) = measure(round_trips(echo, sizes.round_trips)).await {
+            for (metric, q) in [
+                ("round trip p50", 0.5),
+                ("round trip p99", 0.99),
+                ("round trip p99.9", 0.999),
+            ] {
+                push(metric, "µs", Some(percentile(&rtts, q)));
+            }
+        }
+        push(
+            "new connections per second",
+            "conn/s",
+            measure(connection_rate(echo, sizes.connections)).await,
+        );
+    }
+    let _ = std::panic::take_hook();
+
+    eprintln!("measuring idle connections");
+    let (rss_mib, held) = idle_memory(sizes.idle_connections).await;
+    figures.push(Figure {
+        metric: "resident memory, idle connections with a fault",
+        unit: "MiB",
+        route: "faultgate",
+        value: rss_mib,
+    });
+
+    eprintln!("measuring fault switches");
+    let switch = faultgate.proxy("switch", echo, &json!([])).await;
+    let effects = switch_effect(&faultgate, switch, sizes.switches).await;
+    figures.push(Figure {
+        metric: "fault switch to effect p50",
+        unit: "ms",
+        route: "faultgate",
+        value: percentile(&effects, 0.5) / 1000.0,
+    });
+    figures.push(Figure {
+        metric: "fault switch to effect p99",
+        unit: "ms",
+        route: "faultgate",
+        value: percentile(&effects, 0.99) / 1000.0,
+    });
+
+    eprintln!("measuring start-up");
+    let startups = startup_times(sizes.startups).await;
+    figures.push(Figure {
+        metric: "start-up to ready API, median",
+        unit: "ms",
+        route: "faultgate",
+        value: percentile(&startups, 0.5) / 1000.0,
+    });
+    figures.push(Figure {
+        metric: "start-up to ready API, worst",
+        unit: "ms",
+        route: "faultgate",
+        value: percentile(&startups, 1.0) / 1000.0,
+    });
+
+    drop(socat);
+    report(&figures, &routes, held, quick, json_out);
+}
+
+/// Runs a measurement in its own task: `None` if it failed.
+async fn measure<T: Send + 'static>(
+    run: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    tokio::spawn(run).await.ok()
+}
+
+// --- peers -------------------------------------------------------------------
+
+/// Reads to EOF, then answers with the byte count (8 bytes) and closes.
+async fn sink_server() -> SocketAddr {
+    serve(|mut stream| async move {
+        let mut buf = vec![0u8; 256 << 10];
+        let mut total = 0u64;
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        let _ = stream.write_all(&total.to_le_bytes()).await;
+    })
+    .await
+}
+
+/// Sends back everything, until EOF.
+async fn echo_server() -> SocketAddr {
+    serve(|stream| async move {
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let _ = tokio::io::copy(&mut reader, &mut writer).await;
+        let _ = writer.shutdown().await;
+    })
+    .await
+}
+
+async fn serve<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = Arc::new(handle);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(handle(stream));
+        }
+    });
+    addr
+}
+
+// --- measurements --------------------------------------------------------------
+
+/// Sends `total` bytes over `conns` connections to the sink; GB/s.
+async fn one_way(addr: SocketAddr, total: usize, conns: usize) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let block = vec![0x5au8; 1 << 20];
+                let mut left = total / conns;
+                while left > 0 {
+                    let n = left.min(block.len());
+                    stream.write_all(&block[..n]).await.unwrap();
+                    left -= n;
+                }
+                stream.shutdown().await.unwrap();
+                let mut count = [0u8; 8];
+                stream.read_exact(&mut count).await.unwrap();
+                assert_eq!(
+                    u64::from_le_bytes(count) as usize,
+                    total / conns,
+                    "bytes lost"
+                );
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (total / conns * conns) as f64 / started.elapsed().as_secs_f64() / 1e9
+}
+
+/// Sends `total` bytes over `conns` connections to the echo while reading
+/// them back; GB/s counting both directions.
+async fn both_ways(addr: SocketAddr, total: usize, conns: usize) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|_| {
+            tokio::spawn(async move {
+                let (mut reader, mut writer) = TcpStream::connect(addr).await.unwrap().into_split();
+                let each = total / conns;
+                let sender = tokio::spawn(async move {
+                    let block = vec![0xa5u8; 1 << 20];
+                    let mut left = each;
+                    while left > 0 {
+                        let n = left.min(block.len());
+                        writer.write_all(&block[..n]).await.unwrap();
+                        left -= n;
+                    }
+                    writer.shutdown().await.unwrap();
+                });
+                let mut buf = vec![0u8; 1 << 20];
+                let mut got = 0;
+                while got < each {
+                    let n = reader.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "echo ended early");
+                    got += n;
+                }
+                sender.await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    2.0 * (total / conns * conns) as f64 / started.elapsed().as_secs_f64() / 1e9
+}
+
+/// 64-byte request/response round trips on one connection; µs each.
+async fn round_trips(addr: SocketAddr, count: usize) -> Vec<f64> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let message = [7u8; 64];
+    let mut back = [0u8; 64];
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count + count / 10 {
+        let started = Instant::now();
+        stream.write_all(&message).await.unwrap();
+        stream.read_exact(&mut back).await.unwrap();
+        if i >= count / 10 {
+            // The first tenth warms up.
+            times.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times
+}
+
+/// Connections opened, used for one round trip and aborted, by 4 workers.
+async fn connection_rate(addr: SocketAddr, count: usize) -> f64 {
+    const WORKERS: usize = 4;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            tokio::spawn(async move {
+                for _ in 0..count / WORKERS {
+                    let mut stream = TcpStream::connect(addr).await.unwrap();
+                    stream.write_all(b"x").await.unwrap();
+                    let mut back = [0u8; 1];
+                    stream.read_exact(&mut back).await.unwrap();
+                    // RST instead of FIN: no TIME_WAIT to run out of ports.
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (count / WORKERS * WORKERS) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A fresh faultgate with `count` idle connections through a proxy with a
+/// fault attached; its resident memory in MiB, and how many were held.
+async fn idle_memory(count: usize) -> (f64, usize) {
+    let holder = serve(|stream| async move {
+        let mut buf = [0u8; 1];
+        let mut stream = stream;
+        let _ = stream.read(&mut buf).await;
+    })
+    .await;
+    let faultgate = Faultgate::start(&["--max-plugin-instances", "20000"]).await;
+    let proxy = faultgate
+        .proxy(
+            "idle",
+            holder,
+            &json!([{"type": "noop", "stream": "downstream"}]),
+        )
+        .await;
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        match TcpStream::connect(proxy).await {
+            Ok(stream) => held.push(stream),
+            Err(error) => {
+                eprintln!("stopped at {} idle connections: {error}", held.len());
+                break;
+            }
+        }
+    }
+    // Wait until faultgate has made an instance for every connection.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while faultgate.metric("faultgate_plugin_instances_total").await < held.len() as u64
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss = faultgate.rss_mib();
+    let n = held.len();
+    drop(held);
+    (rss, n)
+}
+
+/// Time from sending a fault switch to the API until an open connection that
+/// is busy with round trips is closed by the new fault; µs each.
+async fn switch_effect(faultgate: &Faultgate, proxy: SocketAddr, count: usize) -> Vec<f64> {
+    let closing = json!([{"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 0}}]);
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(proxy).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut back = [0u8; 1];
+            loop {
+                let alive = stream.write_all(b"p").await.is_ok()
+                    && matches!(stream.read(&mut back).await, Ok(1));
+                if !alive {
+                    let _ = ended_tx.send(Instant::now());
+                    return;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let started = Instant::now();
+        faultgate.put_chain("switch", &closing).await;
+        let ended = ended_rx.await.unwrap();
+        times.push(ended.duration_since(started).as_secs_f64() * 1e6);
+        faultgate.put_chain("switch", &json!([])).await;
+    }
+    times
+}
+
+/// Time from spawning `faultgate serve` to its API answering; µs each.
+async fn startup_times(count: usize) -> Vec<f64> {
+    let client = reqwest::Client::new();
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+            .args([
+                "serve",
+                "--no-plugin-cache",
+                "--api",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        loop {
+            if client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "faultgate did not start"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    times
+}
+
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+// --- faultgate and socat as child processes -------------------------------------
+
+struct Faultgate {
+    child: Child,
+    api: String,
+    http: reqwest::Client,
+}
+
+impl Faultgate {
+    async fn start(extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+            .args([
+                "serve",
+                "--seed",
+                "1",
+                "--no-plugin-cache",
+                "--api",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting faultgate");
+        let fg = Self {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let started = Instant::now();
+        while fg
+            .http
+            .get(format!("{}/healthz", fg.api))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "faultgate did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fg
+    }
+
+    async fn proxy(&self, name: &str, upstream: SocketAddr, chain: &Value) -> SocketAddr {
+        let created: Value = self
+            .http
+            .post(format!("{}/proxies", self.api))
+            .body(
+                json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream.to_string()})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        self.put_chain(name, chain).await;
+        created["listen"].as_str().unwrap().parse().unwrap()
+    }
+
+    async fn put_chain(&self, proxy: &str, chain: &Value) {
+        let response = self
+            .http
+            .put(format!("{}/proxies/{proxy}/toxics", self.api))
+            .body(chain.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "PUT toxics: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Sum of a metric over every proxy.
+    async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.api))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(f64::NAN);
+        kib / 1024.0
+    }
+}
+
+impl Drop for Faultgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Socat {
+    children: Vec<Child>,
+    sink: SocketAddr,
+    echo: SocketAddr,
+}
+
+impl Socat {
+    fn start(sink: SocketAddr, echo: SocketAddr) -> Option<Self> {
+        let installed = Command::new("socat")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("socat not installed: skipping it");
+            return None;
+        }
+        let mut children = Vec::new();
+        let mut addrs = Vec::new();
+        for upstream in [sink, echo] {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            children.push(
+                Command::new("socat")
+                    // Wait for the other side after a half-close, as a proxy should.
+                    .args(["-t", "30"])
+                    .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
+                    .arg(format!("TCP:{upstream}"))
+                    .spawn()
+                    .ok()?,
+            );
+            addrs.push(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        Some(Self {
+            children,
+            sink: addrs[0],
+            echo: addrs[1],
+        })
+    }
+}
+
+impl Drop for Socat {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// --- report ----------------------------------------------------------------------
+
+fn report(
+    figures: &[Figure],
+    routes: &[Route],
+    idle_held: usize,
+    quick: bool,
+    json_out: Option<PathBuf>,
+) {
+    let mut metrics: Vec<(&str, &str)> = Vec::new();
+    for f in figures {
+        if !metrics.iter().any(|(m, _)| *m == f.metric) {
+            metrics.push((f.metric, f.unit));
+        }
+    }
+    let value = |metric: &str, route: &str| {
+        figures
+            .iter()
+            .find(|f| f.metric == metric && f.route == route)
+            .map(|f| f.value)
+    };
+    println!(
+        "\n{:<48} {:>8}  {}",
+        "",
+        "unit",
+        routes
+            .iter()
+            .map(|r| format!("{:>20}", r.name))
+            .collect::<String>()
+    );
+    let mut rows = Vec::new();
+    for (metric, unit) in &metrics {
+        let direct = value(metric, "direct");
+        let mut line = format!("{metric:<48} {unit:>8}  ");
+        for route in routes.iter().map(|r| r.name) {
+            match (value(metric, route), direct) {
+                (Some(v), Some(d)) if route != "direct" => {
+                    line += &format!("{:>20}", format!("{v:.3} ({:.2}x)", v / d))
+                }
+                (Some(v), _) => line += &format!("{:>20}", format!("{v:.3}")),
+                (None, _) => line += &format!("{:>20}", "-"),
+            }
+        }
+        println!("{line}");
+        for route in routes.iter().map(|r| r.name) {
+            if let Some(v) = value(metric, route) {
+                rows.push(
+                    json!({"metric": metric, "unit": unit, "route": route, "value": v,
+                    "ratio_to_direct": direct.filter(|_| route != "direct").map(|d| v / d)}),
+                );
+            }
+        }
+    }
+    println!(
+        "\n(idle connections held: {idle_held}; mode: {})",
+        if quick { "quick" } else { "full" }
+    );
+    if let Some(path) = json_out {
+        let doc = json!({"mode": if quick { "quick" } else { "full" }, "machine": machine(), "idle_connections": idle_held, "figures": rows});
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        println!("wrote {}", path.display());
+    }
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            l.strip_prefix("model name")?
+                .split(':')
+                .nth(1)
+                .map(|s| s.trim().to_owned())
+        })
+    });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_owned());
+    json!({"cpu": cpu, "cores": std::thread::available_parallelism().map(|n| n.get()).ok(), "kernel": kernel})
+}
+
+/// Root may lift the hard limit too; 10,000 idle connections need 20,000
+/// sockets here and 20,000 in faultgate.
+fn raise_open_file_limit(wanted: u64) {
+    // Safety: setrlimit only reads the struct passed.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            eprintln!(
+                "could not raise the open file limit to {wanted}; idle-connection figures may stop short"
+            );
+        }
+    }
+}
