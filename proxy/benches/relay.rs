@@ -397,6 +397,7 @@ async fn idle_memory(count: usize) -> (f64, usize) {
             &json!([{"type": "noop", "stream": "downstream"}]),
         )
         .await;
+    let baseline = faultgate.rss_mib();
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         match TcpStream::connect(proxy).await {
@@ -415,6 +416,11 @@ async fn idle_memory(count: usize) -> (f64, usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let rss = faultgate.rss_mib();
+    eprintln!(
+        "  faultgate holds {} connections and {} plugin instances; resident {rss:.1} MiB (before any: {baseline:.1} MiB)",
+        faultgate.metric("faultgate_connections_open").await,
+        faultgate.metric("faultgate_plugin_instances_total").await,
+    );
     let n = held.len();
     drop(held);
     (rss, n)

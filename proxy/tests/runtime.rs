@@ -112,3 +112,28 @@ async fn toxicity_draws_replay_under_the_same_seed() {
         "the same seed drew differently"
     );
 }
+
+/// Each live plugin instance keeps resources of its own in wasmtime's pool
+/// (memory, tables, a fiber stack); the pool must hold as many of each as
+/// instances are allowed. wasmtime's default of 1,000 stacks once capped
+/// faulted connections at 1,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_a_thousand_connections_through_a_fault_all_work() {
+    let (echo_addr, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg.proxy("p", echo_addr).await;
+    fg.add_toxic("p", json!({"type": "noop", "stream": "downstream"}))
+        .await;
+    let mut streams = Vec::new();
+    for _ in 0..1_200 {
+        streams.push(TcpStream::connect(listen).await.unwrap());
+    }
+    for (i, stream) in streams.iter_mut().enumerate() {
+        echo(stream, format!("{i}").as_bytes()).await;
+    }
+    assert_eq!(
+        fg.metric("faultgate_plugin_instances_total", "p").await,
+        1_200
+    );
+    assert_eq!(fg.metric("faultgate_plugin_failures_total", "p").await, 0);
+}

@@ -158,6 +158,8 @@ impl PluginHost {
             .total_core_instances(limits.max_instances.saturating_mul(4))
             .total_tables(limits.max_instances.saturating_mul(4))
             .max_memory_size(engine_config::MEMORY_RESERVATION as usize)
+            // Every live store keeps the fiber stack of its async calls.
+            .total_stacks(limits.max_instances)
             .max_unused_warm_slots(256);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| PluginError::Invalid {
