@@ -24,7 +24,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
@@ -132,7 +132,6 @@ impl Pump {
         writer: &mut OwnedWriteHalf,
     ) -> Result<(), Ended> {
         self.chain.mark_changed();
-        let mut buf = BytesMut::new();
         loop {
             let wait = self.advance(writer).await?;
             if let Wait::Finished = wait {
@@ -144,7 +143,6 @@ impl Pump {
                 Wait::Until(at) => Some(tokio::time::Instant::from_std(at)),
                 _ => None,
             };
-            buf.reserve(READ_SIZE);
             tokio::select! {
                 biased;
                 _ = self.conn.cancel.cancelled() => return Err(Ended),
@@ -154,18 +152,25 @@ impl Pump {
                     Err(_) => return Err(Ended),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => {}
-                read = reader.read_buf(&mut buf), if can_read => match read {
-                    Ok(0) => {
-                        self.eof_read = true;
-                        self.queue.push_back(Pending::Eof);
+                // Waiting for readiness rather than in a read keeps an idle
+                // connection from holding a read buffer.
+                ready = reader.readable(), if can_read => {
+                    ready.map_err(|e| self.io_failed(e))?;
+                    let mut buf = BytesMut::with_capacity(READ_SIZE);
+                    match reader.try_read_buf(&mut buf) {
+                        Ok(0) => {
+                            self.eof_read = true;
+                            self.queue.push_back(Pending::Eof);
+                        }
+                        Ok(n) => {
+                            self.queued_bytes += n;
+                            let data = buf.freeze();
+                            self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(self.io_failed(e)),
                     }
-                    Ok(n) => {
-                        self.queued_bytes += n;
-                        let data = buf.split().freeze();
-                        self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
-                    }
-                    Err(e) => return Err(self.io_failed(e)),
-                },
+                }
             }
         }
     }

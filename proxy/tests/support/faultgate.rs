@@ -25,7 +25,8 @@ pub fn plugin_build_dir() -> PathBuf {
 
 impl Faultgate {
     /// Starts `faultgate serve --api 127.0.0.1:0 EXTRA...` (with `--seed 7`
-    /// unless EXTRA has a seed) and waits until its API is ready.
+    /// and `--no-plugin-cache` unless EXTRA says otherwise) and waits until
+    /// its API is ready.
     pub async fn start(extra: &[&str]) -> Self {
         let seed: &[&str] = if extra.contains(&"--seed") {
             &[]
@@ -35,6 +36,7 @@ impl Faultgate {
         let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
             .args(["serve", "--api", "127.0.0.1:0"])
             .args(seed)
+            .args(cache)
             .args(extra)
             .env("RUST_LOG", "info,faultgate=debug")
             .stdout(Stdio::piped())
