@@ -389,7 +389,7 @@ async fn idle_memory(count: usize) -> (f64, usize) {
         let _ = stream.read(&mut buf).await;
     })
     .await;
-    let faultgate = Faultgate::start(&["--max-plugin-instances", "20000"]).await;
+    let faultgate = Faultgate::start(&[]).await;
     let proxy = faultgate
         .proxy(
             "idle",

@@ -29,6 +29,10 @@ pub fn codegen_config() -> wasmtime::Config {
         .memory_guard_size(MEMORY_GUARD)
         .memory_reservation_for_growth(0)
         .max_wasm_stack(MAX_WASM_STACK)
-        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        // Copy a plugin's (small) initial memory rather than map its image:
+        // a mapping per instance would count against the kernel's limit of
+        // 65,530 mappings per process, and a proxy holds thousands.
+        .memory_init_cow(false);
     config
 }
