@@ -33,6 +33,12 @@ impl Faultgate {
         } else {
             &["--seed", "7"]
         };
+        // Tests do not write compiled plugins into the user's cache.
+        let cache: &[&str] = if extra.contains(&"--plugin-cache") {
+            &[]
+        } else {
+            &["--no-plugin-cache"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
             .args(["serve", "--api", "127.0.0.1:0"])
             .args(seed)
