@@ -174,43 +174,38 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
 
     eprintln!("measuring idle connections");
     let (rss_mib, held) = idle_memory(sizes.idle_connections).await;
-    figures.push(Figure {
-        metric: "resident memory, idle connections with a fault",
-        unit: "MiB",
-        route: "faultgate",
-        value: rss_mib,
-    });
+    figures.push(alone(
+        "resident memory, idle connections with a fault",
+        "MiB",
+        rss_mib,
+    ));
 
     eprintln!("measuring fault switches");
     let switch = faultgate.proxy("switch", echo, &json!([])).await;
     let effects = switch_effect(&faultgate, switch, sizes.switches).await;
-    figures.push(Figure {
-        metric: "fault switch to effect p50",
-        unit: "ms",
-        route: "faultgate",
-        value: percentile(&effects, 0.5) / 1000.0,
-    });
-    figures.push(Figure {
-        metric: "fault switch to effect p99",
-        unit: "ms",
-        route: "faultgate",
-        value: percentile(&effects, 0.99) / 1000.0,
-    });
+    figures.push(alone(
+        "fault switch to effect p50",
+        "ms",
+        percentile(&effects, 0.5) / 1000.0,
+    ));
+    figures.push(alone(
+        "fault switch to effect p99",
+        "ms",
+        percentile(&effects, 0.99) / 1000.0,
+    ));
 
     eprintln!("measuring start-up");
     let startups = startup_times(sizes.startups).await;
-    figures.push(Figure {
-        metric: "start-up to ready API, median",
-        unit: "ms",
-        route: "faultgate",
-        value: percentile(&startups, 0.5) / 1000.0,
-    });
-    figures.push(Figure {
-        metric: "start-up to ready API, worst",
-        unit: "ms",
-        route: "faultgate",
-        value: percentile(&startups, 1.0) / 1000.0,
-    });
+    figures.push(alone(
+        "start-up to ready API, median",
+        "ms",
+        percentile(&startups, 0.5) / 1000.0,
+    ));
+    figures.push(alone(
+        "start-up to ready API, worst",
+        "ms",
+        percentile(&startups, 1.0) / 1000.0,
+    ));
 
     drop(socat);
     report(&figures, &routes, held, quick, json_out);
@@ -221,6 +216,16 @@ async fn measure<T: Send + 'static>(
     run: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Option<T> {
     tokio::spawn(run).await.ok()
+}
+
+/// A figure of faultgate alone, with no direct route to compare with.
+fn alone(metric: &'static str, unit: &'static str, value: f64) -> Figure {
+    Figure {
+        metric,
+        unit,
+        route: "faultgate",
+        value,
+    }
 }
 
 // --- peers -------------------------------------------------------------------

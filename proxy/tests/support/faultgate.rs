@@ -156,6 +156,20 @@ impl Faultgate {
         value
     }
 
+    /// Sends a request that must fail with `status` and Toxiproxy's error
+    /// body, whose message mentions `mentions`; returns the message.
+    pub async fn expect_error(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        status: u16,
+        mentions: &str,
+    ) -> String {
+        let (got, answer) = self.request(method, path, body).await;
+        error_mentions(got, &answer, status, mentions)
+    }
+
     /// Creates a proxy to `upstream` on a free loopback port; returns its address.
     pub async fn proxy(&self, name: &str, upstream: impl std::fmt::Display) -> SocketAddr {
         let body =
@@ -206,6 +220,22 @@ impl Faultgate {
             .parse()
             .unwrap()
     }
+}
+
+/// Checks an answer is Toxiproxy's error body with `status`, and that its
+/// message mentions `mentions`; returns the message.
+pub fn error_mentions(got: u16, answer: &Value, status: u16, mentions: &str) -> String {
+    assert_eq!(got, status, "expected {status}, got {got}: {answer}");
+    assert_eq!(
+        answer["status"], status,
+        "error body without its status: {answer}"
+    );
+    let message = answer["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(mentions),
+        "the error does not mention {mentions:?}: {answer}"
+    );
+    message
 }
 
 impl Drop for Faultgate {
