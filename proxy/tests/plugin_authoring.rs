@@ -276,3 +276,32 @@ async fn a_plugin_written_in_webassembly_text_delays_postgres() {
         );
     }
 }
+
+/// A replacement that would reject the attributes of a toxic in use is
+/// refused, and the old plugin stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_rejects_a_live_toxic_changes_nothing() {
+    // A `latency` that knows only `delay` and `reset_after`.
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = scaffold_and_build(dir.path(), "latency", |lib| lib);
+    let (echo_addr, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg.proxy("p", echo_addr).await;
+    fg.add_toxic(
+        "p",
+        json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 300}}),
+    )
+    .await;
+
+    let (status, body) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
+    let message = error_mentions(status, &body, 400, "latency_upstream");
+    assert!(
+        message.contains("\"p\"") && message.contains("latency"),
+        "{message}"
+    );
+
+    let plugin = fg.expect("GET", "/plugins/latency", None, 200).await;
+    assert_eq!(plugin["source"], "builtin");
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    assert!(echo(&mut stream, b"still").await >= Duration::from_millis(300));
+}

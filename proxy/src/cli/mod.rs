@@ -75,7 +75,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("faultgate"))
 }
 
-/// `--plugin` values: a `.wasm` file, or a directory of them.
+/// `--plugin` values: a plugin file, or a directory of them (`.wasm`
+/// components, or `.wat` in the WebAssembly text format).
 pub fn plugin_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;
     let mut files = Vec::new();
@@ -84,7 +85,7 @@ pub fn plugin_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("reading plugin directory {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm" || e == "wat"))
                 .collect();
             found.sort();
             files.extend(found);

@@ -29,6 +29,14 @@ pub enum PluginCommand {
 }
 
 pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    // These only print: end quietly when the reader goes away
+    // (`faultgate plugin list | head`), as Unix tools do, instead of
+    // panicking on a broken pipe. `serve` keeps Rust's default.
+    // Safety: restores the default disposition of one signal, before any
+    // thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let PluginCommand::New(args) = command {
         return scaffold::run(args);
     }

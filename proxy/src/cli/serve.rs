@@ -35,7 +35,8 @@ pub struct ServeArgs {
     #[arg(long, env = "FAULTGATE_SEED", value_name = "N")]
     seed: Option<u64>,
 
-    /// Load a fault plugin (a .wasm component), or every .wasm in a directory.
+    /// Load a fault plugin (a .wasm component, or .wat text), or every one in
+    /// a directory.
     /// Repeatable. A plugin with a built-in's name replaces it.
     #[arg(
         long = "plugin",
