@@ -11,6 +11,10 @@
 //!   listen = "127.0.0.1:15432"
 //!   upstream = "127.0.0.1:5432"
 //!
+//!   # mode = "http"               # optional: request-aware faults
+//!   # tls = { cert = "server.pem", key = "server.key" }   # terminate TLS
+//!   # upstream_tls = { ca = "ca.pem" }  # with upstream = "https://host:port"
+//!
 //!   [[proxies.toxics]]            # optional: faults attached from the start
 //!   type = "latency"
 //!   stream = "downstream"
@@ -28,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::registry::{ProxySpec, ToxicSpec};
+use crate::tls::{ListenerTls, UpstreamTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -58,6 +63,12 @@ struct FileProxy {
     upstream: String,
     #[serde(default)]
     enabled: Option<bool>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    tls: Option<ListenerTls>,
+    #[serde(default)]
+    upstream_tls: Option<UpstreamTls>,
     #[serde(default)]
     toxics: Vec<FileToxic>,
 }
@@ -112,6 +123,9 @@ impl FileProxy {
             listen: self.listen,
             upstream: Some(self.upstream),
             enabled: self.enabled,
+            mode: self.mode,
+            tls: self.tls,
+            upstream_tls: self.upstream_tls,
             toxics: Some(
                 self.toxics
                     .into_iter()

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::plugin_host::{Attributes, Direction, Plugin};
@@ -56,6 +58,24 @@ impl Fault {
             attributes: self.attributes.clone(),
             contract_attributes: self.contract_attributes.clone(),
         }
+    }
+
+    /// Whether the fault applies (its toxicity) to one connection direction
+    /// (`salt` 1 or 2) or one HTTP request (`salt` its number on the
+    /// connection), and if so the seed of its plugin's random stream. Both
+    /// come from `--seed`, the connection id, `salt` and the fault's name, so
+    /// a run with the same seed replays exactly.
+    pub fn roll(&self, seed: u64, conn_id: u64, salt: u64) -> Option<u64> {
+        let name_hash = self.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let mixed = seed
+            ^ conn_id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ name_hash.rotate_left(17)
+            ^ salt.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        let mut rng = ChaCha8Rng::seed_from_u64(mixed);
+        let roll = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        (roll < self.toxicity).then(|| rng.next_u64())
     }
 
     /// The Toxiproxy JSON shape of this fault.

@@ -5,6 +5,9 @@
 //!
 //! * [`relay`]: listeners, connections, and the pumps that carry bytes
 //!   through a proxy's fault chain.
+//! * [`http`]: the reverse proxy of proxies in `http` mode, with HTTP faults
+//!   applied per request.
+//! * [`tls`]: TLS on listeners and to upstreams.
 //! * [`plugin_host`]: the wasmtime host that loads fault plugins and runs one
 //!   instance per connection, under time and memory limits.
 //! * [`faults`]: what a fault (a "toxic") and a chain are.
@@ -16,6 +19,8 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod faults;
+pub mod http;
 pub mod plugin_host;
 pub mod registry;
 pub mod relay;
+pub mod tls;

@@ -12,10 +12,12 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::faults::{Chain, Fault, parse_direction};
+use crate::plugin_host::PluginKind;
 use crate::plugin_host::{
     Plugin, PluginError, PluginHost, PluginSource, attributes_from_json, sha256_hex,
 };
-use crate::relay::{Proxy, RelayError};
+use crate::relay::{Endpoints, Mode, Proxy, RelayError, SettingsError};
+use crate::tls::{ListenerTls, UpstreamTls};
 
 /// Where a listen address is not given, proxies listen on loopback on a port
 /// the system picks (read it back from the proxy).
@@ -31,6 +33,12 @@ pub struct ProxySpec {
     pub listen: Option<String>,
     pub upstream: Option<String>,
     pub enabled: Option<bool>,
+    /// `tcp` (the default) or `http` (an extension).
+    pub mode: Option<String>,
+    /// Terminate TLS on the listener (an extension).
+    pub tls: Option<ListenerTls>,
+    /// How to check an `https://` or `tls://` upstream (an extension).
+    pub upstream_tls: Option<UpstreamTls>,
     /// Faults to attach when the proxy is created (an extension; Toxiproxy
     /// ignores this field on create, and so do updates here).
     pub toxics: Option<Vec<ToxicSpec>>,
@@ -70,6 +78,18 @@ pub enum ControlError {
     Attributes(String),
     #[error("{0}")]
     Listen(#[from] RelayError),
+    #[error("{0}")]
+    Settings(#[from] SettingsError),
+    #[error("invalid mode {0:?}: expected \"tcp\" or \"http\"")]
+    InvalidMode(String),
+    #[error(
+        "proxy {proxy:?} is in {mode:?} mode; the mode of a proxy cannot change (delete it and create it again)"
+    )]
+    ModeChange { proxy: String, mode: String },
+    #[error(
+        "toxic type {kind:?} is an HTTP fault; it needs a proxy in http mode (\"mode\": \"http\")"
+    )]
+    HttpFaultOnTcpProxy { kind: String },
     #[error("plugin not found")]
     PluginNotFound,
     #[error("{0}")]
@@ -163,13 +183,16 @@ impl Registry {
         name: String,
         upstream: String,
     ) -> Result<Arc<Proxy>, ControlError> {
+        let mode = parse_mode(spec.mode.as_deref())?;
+        let endpoints =
+            Endpoints::prepare(mode, &upstream, spec.upstream_tls.clone(), spec.tls.clone())?;
         let mut chain = Chain::default();
         for toxic in spec.toxics.iter().flatten() {
-            let fault = self.fault(toxic.clone(), &chain).await?;
+            let fault = self.fault(toxic.clone(), &chain, mode).await?;
             chain.faults.push(Arc::new(fault));
         }
         let listen = spec.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let proxy = Proxy::new(name, listen, upstream, self.seed);
+        let proxy = Proxy::new(name, mode, listen, endpoints, self.seed);
         proxy.set_chain(chain);
         if spec.enabled.unwrap_or(true) {
             proxy.start().await?;
@@ -177,18 +200,38 @@ impl Registry {
         Ok(proxy)
     }
 
-    /// Changes a proxy's listen address, upstream or enabled state.
+    /// Changes a proxy's listen address, upstream, TLS settings or enabled
+    /// state. Everything is checked before anything changes.
     pub async fn update(&self, name: &str, spec: ProxySpec) -> Result<Arc<Proxy>, ControlError> {
         let proxies = self.proxies.lock().await;
         let proxy = proxies
             .get(name)
             .ok_or(ControlError::ProxyNotFound)?
             .clone();
-        if let Some(upstream) = spec.upstream.filter(|u| !u.is_empty()) {
-            proxy.set_upstream(upstream);
+        if let Some(mode) = &spec.mode
+            && parse_mode(Some(mode))? != proxy.mode()
+        {
+            return Err(ControlError::ModeChange {
+                proxy: name.to_owned(),
+                mode: mode_name(proxy.mode()).to_owned(),
+            });
         }
+        let upstream = spec.upstream.filter(|u| !u.is_empty());
+        let endpoints = if upstream.is_some() || spec.tls.is_some() || spec.upstream_tls.is_some() {
+            Some(Endpoints::prepare(
+                proxy.mode(),
+                &upstream.unwrap_or_else(|| proxy.upstream()),
+                spec.upstream_tls.or_else(|| proxy.upstream_tls()),
+                spec.tls.or_else(|| proxy.tls()),
+            )?)
+        } else {
+            None
+        };
         if let Some(listen) = spec.listen.filter(|l| !l.is_empty()) {
             proxy.set_listen(listen).await?;
+        }
+        if let Some(endpoints) = endpoints {
+            proxy.set_endpoints(endpoints);
         }
         match spec.enabled {
             Some(true) => proxy.start().await?,
@@ -216,7 +259,9 @@ impl Registry {
     /// done so far are returned with the error.
     pub async fn populate(&self, specs: Vec<ProxySpec>) -> (Vec<Arc<Proxy>>, Option<ControlError>) {
         for (i, spec) in specs.iter().enumerate() {
-            if let Err(e) = required(spec, &format!(" at proxy {}", i + 1)) {
+            let checked = required(spec, &format!(" at proxy {}", i + 1))
+                .and_then(|_| parse_mode(spec.mode.as_deref()));
+            if let Err(e) = checked {
                 return (Vec::new(), Some(e));
             }
         }
@@ -229,7 +274,10 @@ impl Registry {
                     .listen
                     .as_deref()
                     .is_none_or(|l| l == existing.listen());
-                if same_listen && existing.upstream() == upstream {
+                let same_endpoints = parse_mode(spec.mode.as_deref()).ok() == Some(existing.mode())
+                    && spec.tls == existing.tls()
+                    && spec.upstream_tls == existing.upstream_tls();
+                if same_listen && existing.upstream() == upstream && same_endpoints {
                     done.push(existing.clone());
                     continue;
                 }
@@ -265,7 +313,7 @@ impl Registry {
         let proxy = self.get(proxy).await?;
         let _serialized = self.proxies.lock().await;
         let mut chain = (*proxy.chain()).clone();
-        let fault = Arc::new(self.fault(spec, &chain).await?);
+        let fault = Arc::new(self.fault(spec, &chain, proxy.mode()).await?);
         chain.faults.push(fault.clone());
         proxy.set_chain(chain);
         Ok(fault)
@@ -297,7 +345,7 @@ impl Registry {
             toxicity: spec.toxicity.or(Some(old.toxicity)),
             attributes: Some(attributes),
         };
-        let fault = Arc::new(self.fault(merged, &chain).await?);
+        let fault = Arc::new(self.fault(merged, &chain, proxy.mode()).await?);
         chain.faults.insert(position, fault.clone());
         proxy.set_chain(chain);
         Ok(fault)
@@ -330,7 +378,7 @@ impl Registry {
         let old = proxy.chain();
         let mut chain = Chain::default();
         for spec in specs {
-            let fault = self.fault(spec, &chain).await?;
+            let fault = self.fault(spec, &chain, proxy.mode()).await?;
             let unchanged = old.find(&fault.name).filter(|o| {
                 o.plugin.name() == fault.plugin.name()
                     && o.stream == fault.stream
@@ -421,8 +469,13 @@ impl Registry {
     }
 
     /// Checks a toxic spec completely and makes the fault. `chain` is the
-    /// chain it will join, for the name check.
-    async fn fault(&self, spec: ToxicSpec, chain: &Chain) -> Result<Fault, ControlError> {
+    /// chain it will join, for the name check; `mode` the proxy's.
+    async fn fault(
+        &self,
+        spec: ToxicSpec,
+        chain: &Chain,
+        mode: Mode,
+    ) -> Result<Fault, ControlError> {
         let kind = spec
             .kind
             .filter(|k| !k.is_empty())
@@ -434,6 +487,9 @@ impl Registry {
                 kind: kind.clone(),
                 loaded: self.host.names().join(", "),
             })?;
+        if plugin.kind() == PluginKind::Http && mode != Mode::Http {
+            return Err(ControlError::HttpFaultOnTcpProxy { kind });
+        }
         let stream_name = spec.stream.unwrap_or_else(|| "downstream".into());
         let stream = parse_direction(&stream_name.to_lowercase())
             .ok_or(ControlError::InvalidStream(stream_name.clone()))?;
@@ -468,6 +524,23 @@ impl Registry {
             attributes,
             contract_attributes,
         ))
+    }
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Mode, ControlError> {
+    match mode.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("" | "tcp") => Ok(Mode::Tcp),
+        Some("http") => Ok(Mode::Http),
+        Some(_) => Err(ControlError::InvalidMode(
+            mode.unwrap_or_default().to_owned(),
+        )),
+    }
+}
+
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Tcp => "tcp",
+        Mode::Http => "http",
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::{Faultgate, error_mentions, plugin_build_dir, run_to_exit};
+use support::git_http::GitHttpServer;
 use support::peers::{echo, echo_server};
 use support::postgres::{Postgres, connect};
 use tokio::net::TcpStream;
@@ -17,7 +18,19 @@ use tokio::net::TcpStream;
 /// `faultgate plugin new NAME`, then `edit` its src/lib.rs, then build it
 /// for wasm32-wasip2; returns the component's path.
 fn scaffold_and_build(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let (code, output) = run_to_exit(&["plugin", "new", name, "--dir", dir.to_str().unwrap()]);
+    scaffold_kind_and_build(dir, name, &[], edit)
+}
+
+/// Like [`scaffold_and_build`], with extra `plugin new` flags.
+fn scaffold_kind_and_build(
+    dir: &Path,
+    name: &str,
+    flags: &[&str],
+    edit: impl Fn(String) -> String,
+) -> PathBuf {
+    let mut args = vec!["plugin", "new", name, "--dir", dir.to_str().unwrap()];
+    args.extend(flags);
+    let (code, output) = run_to_exit(&args);
     assert_eq!(code, Some(0), "plugin new failed:\n{output}");
     let root = dir.join(name);
     for file in [
@@ -50,6 +63,42 @@ fn scaffold_and_build(dir: &Path, name: &str, edit: impl Fn(String) -> String) -
     target
         .join("wasm32-wasip2/release")
         .join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaffolded_http_plugin_answers_for_one_repository_of_a_git_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = scaffold_kind_and_build(dir.path(), "gone-fishing", &["--http"], |lib| lib);
+    let (code, output) = run_to_exit(&["plugin", "check", wasm.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
+    assert!(output.contains("gone-fishing 0.1.0"), "{output}");
+    assert!(
+        output.contains("http"),
+        "the check does not say it is an HTTP plugin: {output}"
+    );
+
+    let server = GitHttpServer::start(&["alpha", "beta"]);
+    let fg = Faultgate::start(&[]).await;
+    let (status, plugin) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
+    assert_eq!(status, 201, "upload answered {plugin}");
+    assert_eq!(plugin["kind"], "http");
+    let listen = fg
+        .proxy_with(json!({ "name": "git", "mode": "http", "upstream": server.address() }))
+        .await;
+    fg.add_toxic(
+        "git",
+        json!({"type": "gone-fishing", "stream": "upstream",
+               "attributes": {"status": 410, "delay": 200, "path_prefix": "/git/alpha.git/"}}),
+    )
+    .await;
+    let refs =
+        |repo: &str| format!("http://{listen}/git/{repo}.git/info/refs?service=git-upload-pack");
+    let started = Instant::now();
+    let answer = reqwest::get(refs("alpha")).await.unwrap();
+    assert_eq!(answer.status(), 410);
+    assert_eq!(answer.text().await.unwrap(), "gone-fishing\n");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(reqwest::get(refs("beta")).await.unwrap().status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +242,7 @@ fn plugin_check_names_what_is_wrong() {
     let (code, output) = run_to_exit(&["plugin", "check", noop.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{output}");
     assert!(
-        output.contains("noop 0.1.0: Passes all data unchanged"),
+        output.contains("noop 0.1.0 (tcp fault): Passes all data unchanged"),
         "{output}"
     );
 

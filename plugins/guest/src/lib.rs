@@ -34,24 +34,69 @@
 //! steps is measured from the chunk's arrival, so `sleep` delays relative to
 //! when the data came in.
 
+/// Generated bindings, one module per part of the contract a plugin exports:
+/// `meta` (every plugin), `tcp` or `http`. Generating the parts separately
+/// lets one crate serve both kinds of plugin; the component gets exactly the
+/// exports of the parts its export macro names, and the types and host
+/// interfaces are generated once, here.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "tcp-plugin",
+        inline: "package faultgate:guest;
+            world meta-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/meta@0.1.0; }
+            world tcp-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/tcp@0.1.0; }
+            world http-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/http@0.1.0; }",
+        world: "faultgate:guest/meta-part",
+        generate_all,
         pub_export_macro: true,
         default_bindings_module: "faultgate_guest::bindings",
     });
 }
 
+#[doc(hidden)]
+pub mod tcp_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package faultgate:guest;
+            world tcp-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/tcp@0.1.0; }",
+        world: "faultgate:guest/tcp-part",
+        pub_export_macro: true,
+        default_bindings_module: "faultgate_guest::tcp_bindings",
+        with: {
+            "faultgate:plugin/types@0.1.0": crate::bindings::faultgate::plugin::types,
+            "faultgate:plugin/host@0.1.0": crate::bindings::faultgate::plugin::host,
+        },
+    });
+}
+
+#[doc(hidden)]
+pub mod http_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package faultgate:guest;
+            world http-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/http@0.1.0; }",
+        world: "faultgate:guest/http-part",
+        pub_export_macro: true,
+        default_bindings_module: "faultgate_guest::http_bindings",
+        with: {
+            "faultgate:plugin/types@0.1.0": crate::bindings::faultgate::plugin::types,
+            "faultgate:plugin/host@0.1.0": crate::bindings::faultgate::plugin::host,
+        },
+    });
+}
+
+pub mod http;
+
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use bindings::exports::faultgate::plugin::{meta, tcp};
+use bindings::exports::faultgate::plugin::meta;
 pub use bindings::faultgate::plugin::host;
 pub use bindings::faultgate::plugin::types::{
     AttributeSpec, ByteRange, Chunk, ConnInfo, Direction, Step, Value, ValueType,
 };
+use tcp_bindings::exports::faultgate::plugin::tcp;
 
 /// What a plugin says about itself (`faultgate plugin check`, `GET /plugins`).
 pub type Description = bindings::faultgate::plugin::types::Description;
@@ -304,6 +349,24 @@ fn show(value: &Value) -> String {
 #[doc(hidden)]
 pub struct Plugin<F>(PhantomData<F>);
 
+/// The `validate` both kinds of fault share: make one with a stand-in
+/// connection and see whether the attributes are accepted.
+fn validate_with<F>(
+    description: &Description,
+    attributes: Vec<(String, Value)>,
+    make: impl FnOnce(&ConnInfo, &Attrs) -> Result<F, String>,
+) -> Result<(), String> {
+    let conn = ConnInfo {
+        id: 0,
+        proxy: String::new(),
+        client: String::new(),
+        upstream: String::new(),
+        stream: Direction::Downstream,
+    };
+    let attrs = Attrs::new(attributes, description)?;
+    make(&conn, &attrs).map(drop)
+}
+
 #[doc(hidden)]
 pub struct Instance<F>(RefCell<F>);
 
@@ -313,15 +376,7 @@ impl<F: Fault> meta::Guest for Plugin<F> {
     }
 
     fn validate(attributes: Vec<(String, Value)>) -> Result<(), String> {
-        let conn = ConnInfo {
-            id: 0,
-            proxy: String::new(),
-            client: String::new(),
-            upstream: String::new(),
-            stream: Direction::Downstream,
-        };
-        let attrs = Attrs::new(attributes, &F::describe())?;
-        F::new(&conn, &attrs).map(drop)
+        validate_with(&F::describe(), attributes, F::new)
     }
 }
 
@@ -356,5 +411,6 @@ macro_rules! export_fault {
     ($fault:ty) => {
         type __FaultgateExportedPlugin = $crate::Plugin<$fault>;
         $crate::bindings::export!(__FaultgateExportedPlugin with_types_in $crate::bindings);
+        $crate::tcp_bindings::export!(__FaultgateExportedPlugin with_types_in $crate::tcp_bindings);
     };
 }

@@ -15,7 +15,7 @@ type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
 pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
     let proxies = registry.list().await;
     let mut out = String::new();
-    let series: [Series; 4] = [
+    let series: [Series; 6] = [
         (
             "faultgate_connections_total",
             "counter",
@@ -31,14 +31,26 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
         (
             "faultgate_plugin_failures_total",
             "counter",
-            "Connections failed by a plugin that trapped, ran out of time or memory, or answered a bad step.",
+            "Connections (tcp) or requests (http) failed by a plugin that trapped, ran out of time or memory, or answered a bad step.",
             |s| s.plugin_failures.get(),
         ),
         (
             "faultgate_plugin_instances_total",
             "counter",
-            "Plugin instances made, one per connection, direction and fault that applies.",
+            "Plugin instances made: one per connection, direction and TCP fault that applies, one per request and HTTP fault that applies.",
             |s| s.plugin_instances.get(),
+        ),
+        (
+            "faultgate_http_requests_total",
+            "counter",
+            "HTTP requests received (proxies in http mode).",
+            |s| s.http_requests.get(),
+        ),
+        (
+            "faultgate_faults_injected_total",
+            "counter",
+            "Times a fault acted: a TCP fault applied to a connection direction, or an HTTP fault delayed, answered, reset or held a request.",
+            |s| s.faults_injected.get(),
         ),
     ];
     for (name, kind, help, read) in series {

@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use super::{ApiError, AppState, json, parse_body};
 use crate::faults::ToxicView;
-use crate::registry::ProxySpec;
+use crate::registry::{ProxySpec, mode_name};
 use crate::relay::Proxy;
+use crate::tls::{ListenerTls, UpstreamTls};
 
 /// A proxy in Toxiproxy's JSON shape, with its toxics.
 #[derive(Serialize)]
@@ -21,6 +22,11 @@ pub struct ProxyView {
     upstream: String,
     enabled: bool,
     toxics: Vec<ToxicView>,
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<ListenerTls>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_tls: Option<UpstreamTls>,
 }
 
 impl ProxyView {
@@ -31,6 +37,9 @@ impl ProxyView {
             upstream: proxy.upstream(),
             enabled: proxy.enabled(),
             toxics: proxy.chain().faults.iter().map(|f| f.view()).collect(),
+            mode: mode_name(proxy.mode()),
+            tls: proxy.tls(),
+            upstream_tls: proxy.upstream_tls(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use faultgate::plugin_host::{Plugin, PluginHost, PluginLimits};
+use faultgate::plugin_host::{Plugin, PluginHost, PluginKind, PluginLimits};
 
 #[path = "scaffold.rs"]
 mod scaffold;
@@ -72,7 +72,11 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
 
 fn print_plugin(plugin: &Plugin) {
     let d = plugin.description();
-    println!("{} {}: {}", d.name, d.version, d.summary);
+    let kind = match d.kind {
+        PluginKind::Tcp => "tcp",
+        PluginKind::Http => "http",
+    };
+    println!("{} {} ({kind} fault): {}", d.name, d.version, d.summary);
     for a in &d.attributes {
         let default = a
             .default

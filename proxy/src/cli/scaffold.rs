@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 const GUEST_LIB: &str = include_str!("../../../plugins/guest/src/lib.rs");
+const GUEST_HTTP: &str = include_str!("../../../plugins/guest/src/http.rs");
 const CONTRACT: &str = include_str!("../../../wit/faultgate.wit");
 
 #[derive(Args)]
@@ -23,18 +24,13 @@ pub struct NewArgs {
     #[arg(long, default_value = ".", value_name = "DIR")]
     dir: PathBuf,
 
-    /// An HTTP fault (request-aware). Not available yet: faultgate runs TCP
-    /// faults today.
+    /// An HTTP fault (request-aware, for proxies in http mode) instead of a
+    /// TCP one.
     #[arg(long)]
     http: bool,
 }
 
 pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
-    if args.http {
-        bail!(
-            "HTTP plugins come with faultgate's HTTP mode, which this version does not have yet; write a TCP plugin (without --http)"
-        );
-    }
     let name = args.name.as_str();
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name
@@ -56,14 +52,22 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             "[build]\ntarget = \"wasm32-wasip2\"\n".to_owned(),
         ),
         (".gitignore", "/target\n".to_owned()),
-        ("src/lib.rs", lib_rs(name)),
-        ("README.md", readme(name)),
+        (
+            "src/lib.rs",
+            if args.http {
+                http_lib_rs(name)
+            } else {
+                lib_rs(name)
+            },
+        ),
+        ("README.md", readme(name, args.http)),
         ("faultgate-guest/Cargo.toml", GUEST_MANIFEST.to_owned()),
         // In faultgate's repository the contract sits two levels up.
         (
             "faultgate-guest/src/lib.rs",
             GUEST_LIB.replace("\"../../wit\"", "\"wit\""),
         ),
+        ("faultgate-guest/src/http.rs", GUEST_HTTP.to_owned()),
         ("faultgate-guest/wit/faultgate.wit", CONTRACT.to_owned()),
     ];
     for (path, text) in files {
@@ -104,6 +108,7 @@ edition = "2024"
 
 [dependencies]
 wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
+regex-lite = "0.1"
 "#;
 
 fn cargo_toml(name: &str) -> String {
@@ -186,12 +191,91 @@ faultgate_guest::export_fault!({ty});
     )
 }
 
-fn readme(name: &str) -> String {
+fn http_lib_rs(name: &str) -> String {
+    let ty = type_name(name);
+    format!(
+        r#"//! `{name}`: a faultgate HTTP fault plugin, for proxies in http mode.
+//!
+//! As written it answers matching requests with `status` after waiting
+//! `delay` milliseconds. Which requests match is set by the attributes every
+//! built-in HTTP fault shares (`method`, `path_prefix`, `path_regex`,
+//! `header`). Attached `upstream` it acts before the request reaches the
+//! server; attached `downstream`, after the server answered. Change it into
+//! the fault you need: the host calls `on_request` and `on_response` for every
+//! request the fault applies to, and carries out the actions they return.
+
+use faultgate_guest::http::{{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger, action}};
+use faultgate_guest::{{Attrs, ConnInfo, Description, attribute, host}};
+
+struct {ty} {{
+    trigger: Trigger,
+    status: u16,
+    delay_ms: u64,
+}}
+
+impl {ty} {{
+    fn act(&self) -> Vec<Action> {{
+        vec![action::delay_ms(self.delay_ms), action::respond(self.status, "{name}
+")]
+    }}
+}}
+
+impl HttpFault for {ty} {{
+    fn describe() -> Description {{
+        RequestMatch::describe(
+            Description::new("{name}", "Answers matching requests with a status, after a delay")
+                .version(env!("CARGO_PKG_VERSION"))
+                .attribute(attribute::integer("status", 503, "the status to answer with"))
+                .attribute(attribute::integer("delay", 0, "wait before answering, in milliseconds")),
+        )
+    }}
+
+    /// Called per request, and when the fault is attached (to validate the
+    /// attributes: an error here is the API caller's 400).
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {{
+        let status = attrs.int("status", 503)?;
+        if !(100..=999).contains(&status) {{
+            return Err(format!("status: expected an HTTP status (100-999), got {{status}}"));
+        }}
+        host::log(host::Level::Debug, &format!("{name} on connection {{}}", conn.id));
+        Ok(Self {{
+            trigger: Trigger::new(conn, attrs)?,
+            status: status as u16,
+            delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
+        }})
+    }}
+
+    fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {{
+        if self.trigger.at_request(request) {{ self.act() }} else {{ Vec::new() }}
+    }}
+
+    fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {{
+        if self.trigger.at_response() {{ self.act() }} else {{ Vec::new() }}
+    }}
+}}
+
+faultgate_guest::export_http_fault!({ty});
+"#
+    )
+}
+
+fn readme(name: &str, http: bool) -> String {
     let file = name.replace('-', "_");
+    let example = if http {
+        r#"{"type": "NAME", "stream": "upstream", "attributes": {"status": 503, "path_prefix": "/api/"}}"#
+    } else {
+        r#"{"type": "NAME", "stream": "downstream", "attributes": {"delay": 100}}"#
+    }
+    .replace("NAME", name);
+    let kind = if http {
+        "An HTTP fault plugin for faultgate: attach it to a proxy in http mode."
+    } else {
+        "A faultgate fault plugin."
+    };
     format!(
         r#"# {name}
 
-A faultgate fault plugin.
+{kind}
 
 ```sh
 rustup target add wasm32-wasip2      # once
@@ -210,7 +294,7 @@ Attach it like any toxic:
 
 ```sh
 curl -X POST localhost:8474/proxies/PROXY/toxics \
-  -d '{{"type": "{name}", "stream": "downstream", "attributes": {{"delay": 100}}}}'
+  -d '{example}'
 ```
 
 `faultgate-guest/` is the helper crate and `faultgate-guest/wit/` the plugin

@@ -1,15 +1,37 @@
-//! Rust bindings for the `tcp-plugin` world of `wit/faultgate.wit`.
+//! Rust bindings for the worlds of `wit/faultgate.wit`: `tcp-plugin` and
+//! `http-plugin`. The HTTP world reuses the TCP world's shared types and
+//! host interface, so a `Value` or `Step` is one type across both.
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "tcp-plugin",
-    exports: { default: async },
-});
+mod tcp_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "tcp-plugin",
+        exports: { default: async },
+    });
+}
 
-pub use faultgate::plugin::host::Level;
-pub use faultgate::plugin::types::{
+mod http_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "http-plugin",
+        exports: { default: async },
+        with: {
+            "faultgate:plugin/types": super::tcp_world::faultgate::plugin::types,
+            "faultgate:plugin/host": super::tcp_world::faultgate::plugin::host,
+        },
+    });
+}
+
+pub use http_world::exports::faultgate::plugin::http::{
+    Action, Header, RequestHead, Response as PluginResponse, ResponseHead,
+};
+pub use http_world::{HttpPlugin, HttpPluginPre};
+pub use tcp_world::faultgate::plugin::host::{Host, Level};
+pub use tcp_world::faultgate::plugin::types::Host as TypesHost;
+pub use tcp_world::faultgate::plugin::types::{
     ByteRange, Chunk, ConnInfo, Description, Direction, Step, Value, ValueType,
 };
+pub use tcp_world::{TcpPlugin, TcpPluginPre};
 
 /// The attributes as the WIT contract carries them.
 pub type Attributes = Vec<(String, Value)>;

@@ -1,13 +1,17 @@
-//! One plugin instance serving one direction of one connection.
+//! Plugin instances: a [`Filter`] serves one direction of one connection
+//! (TCP plugins), an [`Exchange`] one HTTP request (HTTP plugins).
 
 use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::bindings::{Attributes, Chunk, ConnInfo, Direction, Step, TcpPlugin};
+use super::bindings::{
+    Action, Attributes, Chunk, ConnInfo, Direction, HttpPlugin, RequestHead, ResponseHead, Step,
+    TcpPlugin,
+};
 use super::state::InstanceState;
-use super::{Plugin, PluginError};
+use super::{Bindings, Plugin, PluginError};
 
 /// What a filter instance is told about its connection.
 #[derive(Debug, Clone)]
@@ -40,18 +44,13 @@ impl Plugin {
         let mut store = self
             .host
             .store(self.name.clone(), conn.id, conn.random_seed);
-        let bindings = self.instantiate(&mut store, "open").await?;
-        let info = ConnInfo {
-            id: conn.id,
-            proxy: conn.proxy.clone(),
-            client: conn.client.clone(),
-            upstream: conn.upstream.clone(),
-            stream: conn.stream,
+        let Bindings::Tcp(bindings) = self.instantiate(&mut store, "open").await? else {
+            return Err(self.wrong_kind("a TCP fault"));
         };
         let opened = bindings
             .faultgate_plugin_tcp()
             .filter()
-            .call_open(&mut store, &info, attributes)
+            .call_open(&mut store, &conn.info(), attributes)
             .await
             .map_err(|e| self.call_error("open", e))?;
         let handle = opened.map_err(|reason| PluginError::Refused {
@@ -64,6 +63,18 @@ impl Plugin {
             bindings,
             handle,
         })
+    }
+}
+
+impl ConnContext {
+    fn info(&self) -> ConnInfo {
+        ConnInfo {
+            id: self.id,
+            proxy: self.proxy.clone(),
+            client: self.client.clone(),
+            upstream: self.upstream.clone(),
+            stream: self.stream,
+        }
     }
 }
 
@@ -122,5 +133,87 @@ impl Filter {
     fn arm(&mut self) {
         self.store
             .set_epoch_deadline(self.plugin.host.deadline_ticks);
+    }
+}
+
+/// A live HTTP fault instance for one request: its own store and the
+/// guest's `exchange` resource.
+pub struct Exchange {
+    plugin: Arc<Plugin>,
+    store: Store<InstanceState>,
+    bindings: HttpPlugin,
+    handle: ResourceAny,
+}
+
+impl Plugin {
+    /// Instantiates the plugin for one HTTP request. `conn.stream` is the
+    /// stream the fault is attached to.
+    pub async fn open_exchange(
+        self: &Arc<Self>,
+        conn: &ConnContext,
+        attributes: &Attributes,
+    ) -> Result<Exchange, PluginError> {
+        let mut store = self
+            .host
+            .store(self.name.clone(), conn.id, conn.random_seed);
+        let Bindings::Http(bindings) = self.instantiate(&mut store, "open").await? else {
+            return Err(self.wrong_kind("an HTTP fault"));
+        };
+        let opened = bindings
+            .faultgate_plugin_http()
+            .exchange()
+            .call_open(&mut store, &conn.info(), attributes)
+            .await
+            .map_err(|e| self.call_error("open", e))?;
+        let handle = opened.map_err(|reason| PluginError::Refused {
+            plugin: self.name.to_string(),
+            reason,
+        })?;
+        Ok(Exchange {
+            plugin: self.clone(),
+            store,
+            bindings,
+            handle,
+        })
+    }
+
+    fn wrong_kind(&self, wanted: &str) -> PluginError {
+        PluginError::Call {
+            plugin: self.name.to_string(),
+            what: "open",
+            reason: format!("used as {wanted}, but it is a {:?} plugin", self.kind()),
+        }
+    }
+}
+
+impl Exchange {
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// Actions before the request goes upstream.
+    pub async fn on_request(&mut self, head: &RequestHead) -> Result<Vec<Action>, PluginError> {
+        self.store
+            .set_epoch_deadline(self.plugin.host.deadline_ticks);
+        let result = self
+            .bindings
+            .faultgate_plugin_http()
+            .exchange()
+            .call_on_request(&mut self.store, self.handle, head)
+            .await;
+        result.map_err(|e| self.plugin.call_error("on-request", e))
+    }
+
+    /// Actions before the response goes back.
+    pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Vec<Action>, PluginError> {
+        self.store
+            .set_epoch_deadline(self.plugin.host.deadline_ticks);
+        let result = self
+            .bindings
+            .faultgate_plugin_http()
+            .exchange()
+            .call_on_response(&mut self.store, self.handle, head)
+            .await;
+        result.map_err(|e| self.plugin.call_error("on-response", e))
     }
 }

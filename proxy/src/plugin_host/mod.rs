@@ -25,10 +25,13 @@ use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-pub use bindings::{Attributes, ByteRange, Direction, Step, Value, ValueType};
-pub use instance::{ConnContext, Filter};
+pub use bindings::{
+    Action, Attributes, ByteRange, Direction, Header, PluginResponse, RequestHead, ResponseHead,
+    Step, Value, ValueType,
+};
+pub use instance::{ConnContext, Exchange, Filter};
 
-use bindings::{TcpPlugin, TcpPluginPre};
+use bindings::{HttpPlugin, HttpPluginPre, TcpPlugin, TcpPluginPre};
 use state::InstanceState;
 
 /// How often the epoch advances. Call deadlines are counted in these ticks.
@@ -99,10 +102,21 @@ pub enum PluginSource {
     },
 }
 
+/// What a plugin filters: bytes on a connection, or HTTP exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Exports `faultgate:plugin/tcp`: works on every proxy.
+    Tcp,
+    /// Exports `faultgate:plugin/http`: works on proxies in `http` mode.
+    Http,
+}
+
 /// A plugin's self-description, in the control API's JSON shape.
 #[derive(Debug, Clone, Serialize)]
 pub struct Description {
     pub name: String,
+    pub kind: PluginKind,
     pub version: String,
     pub summary: String,
     pub attributes: Vec<AttributeDescription>,
@@ -123,8 +137,20 @@ pub struct Plugin {
     name: Arc<str>,
     description: Description,
     source: PluginSource,
-    pre: TcpPluginPre<InstanceState>,
+    pre: PluginPre,
     host: Arc<HostShared>,
+}
+
+/// A linked plugin, by the world it implements.
+enum PluginPre {
+    Tcp(TcpPluginPre<InstanceState>),
+    Http(HttpPluginPre<InstanceState>),
+}
+
+/// A plugin instance's exports, by world.
+enum Bindings {
+    Tcp(TcpPlugin),
+    Http(HttpPlugin),
 }
 
 struct HostShared {
@@ -285,20 +311,34 @@ impl PluginHost {
             source_name: source_name.to_owned(),
             reason: format!(
                 "{e:#} (a plugin imports only faultgate:plugin/host and WASI, and exports \
-                 faultgate:plugin/meta and faultgate:plugin/tcp: see wit/faultgate.wit)"
+                 faultgate:plugin/meta and either faultgate:plugin/tcp or faultgate:plugin/http: \
+                 see wit/faultgate.wit)"
             ),
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(contract)?;
-        let pre = TcpPluginPre::new(instance_pre).map_err(contract)?;
-        let mut store = self.store(source_name.into(), 0, 0);
-        let bindings = pre.instantiate_async(&mut store).await.map_err(invalid)?;
-        let raw = bindings
-            .faultgate_plugin_meta()
-            .call_describe(&mut store)
-            .await
-            .map_err(invalid)?;
+        let pre = match TcpPluginPre::new(instance_pre.clone()) {
+            Ok(pre) => PluginPre::Tcp(pre),
+            Err(tcp_error) => match HttpPluginPre::new(instance_pre) {
+                Ok(pre) => PluginPre::Http(pre),
+                // Say what is missing for the kind the plugin comes closest to.
+                Err(http_error) => {
+                    let exports_http = component
+                        .component_type()
+                        .exports(&self.shared.engine)
+                        .any(|(name, _)| name.starts_with("faultgate:plugin/http"));
+                    return Err(contract(if exports_http { http_error } else { tcp_error }));
+                }
+            },
+        };
+        let mut store = self.shared.store(source_name.into(), 0, 0);
+        let bindings = pre.instantiate(&mut store).await.map_err(invalid)?;
+        let raw = bindings.describe(&mut store).await.map_err(invalid)?;
+        let kind = match pre {
+            PluginPre::Tcp(_) => PluginKind::Tcp,
+            PluginPre::Http(_) => PluginKind::Http,
+        };
         let description =
-            convert_description(raw).map_err(|reason| PluginError::BadDescription {
+            convert_description(raw, kind).map_err(|reason| PluginError::BadDescription {
                 source_name: source_name.to_owned(),
                 reason,
             })?;
@@ -309,10 +349,6 @@ impl PluginHost {
             pre,
             host: self.shared.clone(),
         }))
-    }
-
-    fn store(&self, plugin: Arc<str>, conn_id: u64, seed: u64) -> Store<InstanceState> {
-        self.shared.store(plugin, conn_id, seed)
     }
 
     /// The plugin attached by toxic `type` `name`.
@@ -355,14 +391,17 @@ impl Plugin {
         &self.source
     }
 
+    pub fn kind(&self) -> PluginKind {
+        self.description.kind
+    }
+
     /// Asks the plugin whether `attributes` are acceptable. `Err` carries the
     /// plugin's own message, for the API caller.
     pub async fn validate(&self, attributes: &Attributes) -> Result<(), PluginError> {
         let mut store = self.host.store(self.name.clone(), 0, 0);
         let bindings = self.instantiate(&mut store, "validate").await?;
         let verdict = bindings
-            .faultgate_plugin_meta()
-            .call_validate(&mut store, attributes)
+            .validate(&mut store, attributes)
             .await
             .map_err(|e| self.call_error("validate", e))?;
         verdict.map_err(|reason| PluginError::Refused {
@@ -375,9 +414,9 @@ impl Plugin {
         &self,
         store: &mut Store<InstanceState>,
         what: &'static str,
-    ) -> Result<TcpPlugin, PluginError> {
+    ) -> Result<Bindings, PluginError> {
         self.pre
-            .instantiate_async(store)
+            .instantiate(store)
             .await
             .map_err(|e| self.call_error(what, e))
     }
@@ -515,7 +554,51 @@ fn start_epoch_ticker(engine: wasmtime::EngineWeak) {
         .expect("spawning the epoch thread");
 }
 
-fn convert_description(raw: bindings::Description) -> Result<Description, String> {
+impl PluginPre {
+    async fn instantiate(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<Bindings> {
+        Ok(match self {
+            Self::Tcp(pre) => Bindings::Tcp(pre.instantiate_async(store).await?),
+            Self::Http(pre) => Bindings::Http(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// `meta` is exported by every world; these reach it whichever one it is.
+impl Bindings {
+    async fn describe(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<bindings::Description> {
+        match self {
+            Self::Tcp(b) => b.faultgate_plugin_meta().call_describe(store).await,
+            Self::Http(b) => b.faultgate_plugin_meta().call_describe(store).await,
+        }
+    }
+
+    async fn validate(
+        &self,
+        store: &mut Store<InstanceState>,
+        attributes: &Attributes,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            Self::Tcp(b) => {
+                b.faultgate_plugin_meta()
+                    .call_validate(store, attributes)
+                    .await
+            }
+            Self::Http(b) => {
+                b.faultgate_plugin_meta()
+                    .call_validate(store, attributes)
+                    .await
+            }
+        }
+    }
+}
+
+fn convert_description(
+    raw: bindings::Description,
+    kind: PluginKind,
+) -> Result<Description, String> {
     if raw.name.is_empty()
         || !raw
             .name
@@ -544,6 +627,7 @@ fn convert_description(raw: bindings::Description) -> Result<Description, String
         .collect();
     Ok(Description {
         name: raw.name,
+        kind,
         version: raw.version,
         summary: raw.summary,
         attributes,

@@ -7,7 +7,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Level, faultgate::plugin};
+use super::bindings::{Host, Level, TypesHost};
 use crate::clock;
 
 /// Per-instance state. The WASI context is empty on purpose: Rust's std makes
@@ -53,9 +53,9 @@ impl WasiView for InstanceState {
     }
 }
 
-impl plugin::types::Host for InstanceState {}
+impl TypesHost for InstanceState {}
 
-impl plugin::host::Host for InstanceState {
+impl Host for InstanceState {
     fn log(&mut self, level: Level, message: String) {
         let (plugin, conn) = (&*self.plugin, self.conn_id);
         match level {

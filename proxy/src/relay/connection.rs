@@ -1,26 +1,34 @@
-//! One client connection: dial the upstream, run a pump each way, and end
-//! the connection the way a fault (or the proxy) asked.
+//! One client connection: finish the TLS handshake if the listener
+//! terminates TLS, connect the far side (the upstream in `tcp` mode, the
+//! HTTP layer in `http` mode), run a pump each way, and end the connection
+//! the way a fault (or the proxy) asked.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::Stats;
 use super::pump::Pump;
+use super::stream::{Endpoint, Stream};
+use super::upstream::Upstream;
 use crate::faults::Chain;
+use crate::http::{self, Forwarder};
 use crate::plugin_host::{ConnContext, Direction};
 
-/// How long dialing the upstream may take before the client is let go.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much the pipe between the pumps and the HTTP layer buffers.
+const HTTP_PIPE_SIZE: usize = 64 * 1024;
 
 /// How a connection ends when something ends it early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ending {
+pub(crate) enum Ending {
     /// FIN to both peers.
     Close,
     /// RST to both peers.
@@ -29,10 +37,10 @@ pub(super) enum Ending {
 
 /// Returned by everything that stops because the connection is ending.
 #[derive(Debug)]
-pub(super) struct Ended;
+pub(crate) struct Ended;
 
-/// What both directions of a connection share.
-pub(super) struct ConnShared {
+/// What both directions of a connection (and its HTTP layer) share.
+pub(crate) struct ConnShared {
     pub cancel: CancellationToken,
     ending: OnceLock<Ending>,
 }
@@ -46,11 +54,14 @@ impl ConnShared {
     }
 }
 
-/// Everything a connection needs from its proxy.
+/// Everything a connection needs from its proxy, as it was at accept.
 pub(super) struct ConnSetup {
     pub id: u64,
     pub proxy: String,
-    pub upstream: String,
+    pub tls: Option<TlsAcceptor>,
+    pub upstream: Arc<Upstream>,
+    /// In `http` mode, the HTTP layer's way to the upstream.
+    pub forwarder: Option<Forwarder>,
     pub seed: u64,
     pub chain: watch::Receiver<Arc<Chain>>,
     pub cancel: CancellationToken,
@@ -61,39 +72,90 @@ pub(super) async fn serve(client: TcpStream, peer: SocketAddr, setup: ConnSetup)
     let stats = setup.stats.clone();
     stats.connections_total.inc();
     stats.connections_open.inc();
-    relay(client, peer, setup).await;
+    connect(client, peer, setup).await;
     stats.connections_open.dec();
 }
 
-async fn relay(client: TcpStream, peer: SocketAddr, setup: ConnSetup) {
-    let dial = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&setup.upstream));
-    let upstream = tokio::select! {
-        _ = setup.cancel.cancelled() => return,
-        dialed = dial => match dialed {
-            Ok(Ok(upstream)) => upstream,
-            Ok(Err(error)) => {
-                tracing::warn!(proxy = %setup.proxy, upstream = %setup.upstream, %error, "upstream unreachable; closing the client connection");
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(proxy = %setup.proxy, upstream = %setup.upstream, "upstream did not answer within {CONNECT_TIMEOUT:?}; closing the client connection");
-                return;
-            }
-        },
-    };
+async fn connect(client: TcpStream, peer: SocketAddr, setup: ConnSetup) {
     let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    tracing::debug!(proxy = %setup.proxy, conn = setup.id, %peer, "connection open");
-
+    // Until the pumps run, closing the proxy just drops the sockets.
+    let cancel = setup.cancel.clone();
+    let accepted = tokio::select! {
+        _ = cancel.cancelled() => return,
+        accepted = accept_tls(client, peer, &setup) => accepted,
+    };
+    let Some(client) = accepted else { return };
     let shared = Arc::new(ConnShared {
         cancel: setup.cancel.clone(),
         ending: OnceLock::new(),
     });
+    match setup.forwarder.clone() {
+        Some(forwarder) => {
+            let (outer, inner) = tokio::io::duplex(HTTP_PIPE_SIZE);
+            let layer = http::HttpConn::new(
+                setup.id,
+                setup.proxy.clone(),
+                peer,
+                setup.seed,
+                setup.chain.clone(),
+                setup.stats.clone(),
+                forwarder,
+                shared.clone(),
+            );
+            tokio::spawn(http::serve(inner, layer));
+            relay(client, outer, peer, &setup, shared).await;
+        }
+        None => {
+            let dialed = tokio::select! {
+                _ = cancel.cancelled() => return,
+                dialed = setup.upstream.dial() => dialed,
+            };
+            match dialed {
+                Ok(upstream) => relay(client, upstream, peer, &setup, shared).await,
+                Err(error) => {
+                    tracing::warn!(proxy = %setup.proxy, "{error}; closing the client connection");
+                }
+            }
+        }
+    }
+}
+
+/// The client's stream: TLS once its handshake is done, when the listener
+/// terminates TLS.
+async fn accept_tls(client: TcpStream, peer: SocketAddr, setup: &ConnSetup) -> Option<Stream> {
+    Some(match &setup.tls {
+        None => Stream::Plain(client),
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(client)).await {
+                Ok(Ok(tls)) => Stream::Tls(Box::new(tls.into())),
+                Ok(Err(error)) => {
+                    tracing::info!(proxy = %setup.proxy, %peer, %error, "TLS handshake with the client failed");
+                    return None;
+                }
+                Err(_) => {
+                    tracing::info!(proxy = %setup.proxy, %peer, "client did not finish its TLS handshake within {HANDSHAKE_TIMEOUT:?}");
+                    return None;
+                }
+            }
+        }
+    })
+}
+
+/// Runs the two pumps until both ends are done, or a fault or the proxy
+/// ends the connection.
+async fn relay<U: Endpoint>(
+    client: Stream,
+    upstream: U,
+    peer: SocketAddr,
+    setup: &ConnSetup,
+    shared: Arc<ConnShared>,
+) {
+    tracing::debug!(proxy = %setup.proxy, conn = setup.id, %peer, "connection open");
     let context = |stream| ConnContext {
         id: setup.id,
         proxy: setup.proxy.clone(),
         client: peer.to_string(),
-        upstream: setup.upstream.clone(),
+        upstream: setup.upstream.text().to_owned(),
         stream,
         random_seed: 0,
     };
@@ -107,8 +169,8 @@ async fn relay(client: TcpStream, peer: SocketAddr, setup: ConnSetup) {
             setup.chain.clone(),
         )
     };
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+    let (mut client_read, mut client_write) = client.split();
+    let (mut upstream_read, mut upstream_write) = upstream.split();
     let mut up = pump(Direction::Upstream);
     let mut down = pump(Direction::Downstream);
 
@@ -124,28 +186,10 @@ async fn relay(client: TcpStream, peer: SocketAddr, setup: ConnSetup) {
 
     if up_result.is_err() || down_result.is_err() {
         let how = shared.ending.get().copied().unwrap_or(Ending::Close);
-        let client = client_read
-            .reunite(client_write)
-            .expect("halves of one socket");
-        let upstream = upstream_read
-            .reunite(upstream_write)
-            .expect("halves of one socket");
-        finish(client, how).await;
-        finish(upstream, how).await;
+        Stream::finish(client_read, client_write, how).await;
+        U::finish(upstream_read, upstream_write, how).await;
         tracing::debug!(proxy = %setup.proxy, conn = setup.id, ?how, "connection ended by the proxy");
     } else {
         tracing::debug!(proxy = %setup.proxy, conn = setup.id, "connection closed by its peers");
-    }
-}
-
-async fn finish(mut stream: TcpStream, how: Ending) {
-    match how {
-        // A zero linger makes close() send RST and discard unsent data.
-        Ending::Reset => {
-            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-        }
-        Ending::Close => {
-            let _ = stream.shutdown().await;
-        }
     }
 }

@@ -1,5 +1,11 @@
-//! The TCP relay: listeners, connections, and the pumps that carry bytes
+//! The relay: listeners, connections, and the pumps that carry bytes
 //! through a proxy's fault chain.
+//!
+//! Every proxy relays bytes. In `tcp` mode the pumps run between the client
+//! and the upstream; in `http` mode between the client and the HTTP layer
+//! ([`crate::http`]), which forwards requests upstream. Either way TCP
+//! faults see the client's bytes, and TLS (see [`crate::tls`]) is taken off
+//! before them and put back after.
 //!
 //! A [`Proxy`] owns a listener (while enabled) and a watch channel holding
 //! its fault chain. Every accepted connection subscribes to that channel, so a
@@ -9,18 +15,27 @@
 
 mod connection;
 mod pump;
+pub(crate) mod stream;
+mod upstream;
+
+pub(crate) use connection::{ConnShared, Ending};
+pub use upstream::{DialError, Upstream, UpstreamError};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::Chain;
+use crate::http::Forwarder;
+use crate::tls::{self, Alpn, ListenerTls, TlsError, UpstreamTls};
 use connection::ConnSetup;
 
 /// A monotonically increasing number, as Prometheus counts.
@@ -51,6 +66,68 @@ pub struct Stats {
     /// applies). Stays 0 while a proxy has no fault: such a proxy never calls
     /// a plugin.
     pub plugin_instances: Counter,
+    /// HTTP requests received (`http` mode).
+    pub http_requests: Counter,
+    /// Times a fault acted: a TCP fault applied to a connection direction,
+    /// or an HTTP fault delayed, answered, reset or held a request.
+    pub faults_injected: Counter,
+}
+
+/// What a proxy understands of the traffic it relays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Bytes: TCP faults only.
+    #[default]
+    Tcp,
+    /// HTTP/1.1 (and HTTP/2 from clients): HTTP faults per request, and
+    /// TCP faults on the client's bytes.
+    Http,
+}
+
+/// The settings of a proxy that take work to check: files to read, an
+/// upstream to parse. Made by [`Endpoints::prepare`] before anything changes,
+/// so a bad one changes nothing.
+pub struct Endpoints {
+    upstream: Arc<Upstream>,
+    upstream_tls: Option<UpstreamTls>,
+    tls: Option<(ListenerTls, TlsAcceptor)>,
+}
+
+/// Why a proxy's settings were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+impl Endpoints {
+    pub fn prepare(
+        mode: Mode,
+        upstream: &str,
+        upstream_tls: Option<UpstreamTls>,
+        tls: Option<ListenerTls>,
+    ) -> Result<Self, SettingsError> {
+        let upstream = Arc::new(Upstream::parse(upstream, upstream_tls.as_ref())?);
+        let alpn = match mode {
+            Mode::Tcp => Alpn::None,
+            Mode::Http => Alpn::Http,
+        };
+        let tls = match tls {
+            Some(spec) => {
+                let acceptor = tls::acceptor(&spec, alpn)?;
+                Some((spec, acceptor))
+            }
+            None => None,
+        };
+        Ok(Self {
+            upstream,
+            upstream_tls,
+            tls,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +141,9 @@ pub enum RelayError {
 
 struct Settings {
     listen: String,
-    upstream: String,
+    endpoints: Endpoints,
+    /// `http` mode: the pool of upstream connections requests go through.
+    forwarder: Option<Forwarder>,
 }
 
 struct Listening {
@@ -75,6 +154,7 @@ struct Listening {
 /// One proxy: a listen address, an upstream, and a fault chain.
 pub struct Proxy {
     name: String,
+    mode: Mode,
     seed: u64,
     settings: Mutex<Settings>,
     chain: watch::Sender<Arc<Chain>>,
@@ -86,11 +166,23 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy that is not listening yet.
-    pub fn new(name: String, listen: String, upstream: String, seed: u64) -> Arc<Self> {
+    pub fn new(
+        name: String,
+        mode: Mode,
+        listen: String,
+        endpoints: Endpoints,
+        seed: u64,
+    ) -> Arc<Self> {
+        let forwarder = forwarder_for(mode, &endpoints);
         Arc::new(Self {
             name,
+            mode,
             seed,
-            settings: Mutex::new(Settings { listen, upstream }),
+            settings: Mutex::new(Settings {
+                listen,
+                endpoints,
+                forwarder,
+            }),
             chain: watch::Sender::new(Arc::new(Chain::default())),
             listening: Mutex::new(None),
             connections: Mutex::new(CancellationToken::new()),
@@ -109,7 +201,31 @@ impl Proxy {
     }
 
     pub fn upstream(&self) -> String {
-        self.settings.lock().unwrap().upstream.clone()
+        self.settings
+            .lock()
+            .unwrap()
+            .endpoints
+            .upstream
+            .text()
+            .to_owned()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The listener's TLS settings, if it terminates TLS.
+    pub fn tls(&self) -> Option<ListenerTls> {
+        let settings = self.settings.lock().unwrap();
+        settings
+            .endpoints
+            .tls
+            .as_ref()
+            .map(|(spec, _)| spec.clone())
+    }
+
+    pub fn upstream_tls(&self) -> Option<UpstreamTls> {
+        self.settings.lock().unwrap().endpoints.upstream_tls.clone()
     }
 
     pub fn enabled(&self) -> bool {
@@ -129,9 +245,12 @@ impl Proxy {
         self.chain.send_replace(Arc::new(chain));
     }
 
-    /// New connections dial `upstream`; open ones keep theirs.
-    pub fn set_upstream(&self, upstream: String) {
-        self.settings.lock().unwrap().upstream = upstream;
+    /// New connections use these; open ones keep theirs.
+    pub fn set_endpoints(&self, endpoints: Endpoints) {
+        let forwarder = forwarder_for(self.mode, &endpoints);
+        let mut settings = self.settings.lock().unwrap();
+        settings.endpoints = endpoints;
+        settings.forwarder = forwarder;
     }
 
     /// Binds the listener and starts accepting. Does nothing if listening.
@@ -152,7 +271,7 @@ impl Proxy {
         let stop = CancellationToken::new();
         let task = tokio::spawn(self.clone().accept_loop(listener, stop.clone()));
         *self.listening.lock().unwrap() = Some(Listening { stop, task });
-        tracing::info!(proxy = %self.name, listen = %self.listen(), upstream = %self.upstream(), "proxy listening");
+        tracing::info!(proxy = %self.name, mode = ?self.mode, listen = %self.listen(), upstream = %self.upstream(), tls = self.tls().is_some(), "proxy listening");
         Ok(())
     }
 
@@ -211,10 +330,20 @@ impl Proxy {
                     continue;
                 }
             };
+            let (tls, upstream, forwarder) = {
+                let settings = self.settings.lock().unwrap();
+                (
+                    settings.endpoints.tls.as_ref().map(|(_, a)| a.clone()),
+                    settings.endpoints.upstream.clone(),
+                    settings.forwarder.clone(),
+                )
+            };
             let setup = ConnSetup {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 proxy: self.name.clone(),
-                upstream: self.upstream(),
+                tls,
+                upstream,
+                forwarder,
                 seed: self.seed,
                 chain: self.chain.subscribe(),
                 cancel: self.connections.lock().unwrap().child_token(),
@@ -222,5 +351,12 @@ impl Proxy {
             };
             tokio::spawn(connection::serve(client, peer, setup));
         }
+    }
+}
+
+fn forwarder_for(mode: Mode, endpoints: &Endpoints) -> Option<Forwarder> {
+    match mode {
+        Mode::Tcp => None,
+        Mode::Http => Some(Forwarder::new(endpoints.upstream.clone())),
     }
 }

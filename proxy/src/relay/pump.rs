@@ -21,21 +21,16 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::Stats;
 use super::connection::{ConnShared, Ended, Ending};
+use super::stream::Source;
 use crate::clock;
 use crate::faults::{Chain, Fault};
-use crate::plugin_host::{ConnContext, Direction, Filter, PluginError, Step};
-
-/// How much is read from the socket at once.
-const READ_SIZE: usize = 256 * 1024;
+use crate::plugin_host::{ConnContext, Direction, Filter, PluginError, PluginKind, Step};
 
 /// How much may be read ahead of the chunk being worked on. Past this the
 /// pump stops reading, and TCP flow control pushes back on the sender.
@@ -126,10 +121,10 @@ impl Pump {
 
     /// Runs until the end of stream has been passed on (`Ok`) or the
     /// connection is ending (`Err`).
-    pub(super) async fn run(
+    pub(super) async fn run<W: AsyncWrite + Unpin>(
         &mut self,
-        reader: &mut OwnedReadHalf,
-        writer: &mut OwnedWriteHalf,
+        reader: &mut impl Source,
+        writer: &mut W,
     ) -> Result<(), Ended> {
         self.chain.mark_changed();
         loop {
@@ -152,23 +147,14 @@ impl Pump {
                     Err(_) => return Err(Ended),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => {}
-                // Waiting for readiness rather than in a read keeps an idle
-                // connection from holding a read buffer.
-                ready = reader.readable(), if can_read => {
-                    ready.map_err(|e| self.io_failed(e))?;
-                    let mut buf = BytesMut::with_capacity(READ_SIZE);
-                    match reader.try_read_buf(&mut buf) {
-                        Ok(0) => {
-                            self.eof_read = true;
-                            self.queue.push_back(Pending::Eof);
-                        }
-                        Ok(n) => {
-                            self.queued_bytes += n;
-                            let data = buf.freeze();
-                            self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(self.io_failed(e)),
+                read = reader.read_chunk(), if can_read => {
+                    let data = read.map_err(|e| self.io_failed(e))?;
+                    if data.is_empty() {
+                        self.eof_read = true;
+                        self.queue.push_back(Pending::Eof);
+                    } else {
+                        self.queued_bytes += data.len();
+                        self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
                     }
                 }
             }
@@ -176,7 +162,7 @@ impl Pump {
     }
 
     /// Runs every step that can run now; says what to wait for next.
-    async fn advance(&mut self, writer: &mut OwnedWriteHalf) -> Result<Wait, Ended> {
+    async fn advance<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<Wait, Ended> {
         loop {
             let Some(top) = self.frames.last_mut() else {
                 match self.queue.pop_front() {
@@ -240,12 +226,12 @@ impl Pump {
 
     /// Hands `piece` to the first applicable fault from `stage` on, or to the
     /// socket past the last one.
-    async fn emit(
+    async fn emit<W: AsyncWrite + Unpin>(
         &mut self,
         mut stage: usize,
         piece: Bytes,
         at: Instant,
-        writer: &mut OwnedWriteHalf,
+        writer: &mut W,
     ) -> Result<(), Ended> {
         if piece.is_empty() {
             return Ok(());
@@ -287,7 +273,11 @@ impl Pump {
             .map_or(self.stages.len(), |i| i + 1)
     }
 
-    async fn write(&mut self, writer: &mut OwnedWriteHalf, data: &[u8]) -> Result<(), Ended> {
+    async fn write<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        data: &[u8],
+    ) -> Result<(), Ended> {
         tokio::select! {
             biased;
             _ = self.conn.cancel.cancelled() => Err(Ended),
@@ -296,12 +286,12 @@ impl Pump {
     }
 
     /// Brings the stages in line with the proxy's current chain.
-    async fn sync_chain(&mut self, writer: &mut OwnedWriteHalf) -> Result<(), Ended> {
+    async fn sync_chain<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<(), Ended> {
         let chain = self.chain.borrow_and_update().clone();
         let wanted: Vec<Arc<Fault>> = chain
             .faults
             .iter()
-            .filter(|f| f.stream == self.direction)
+            .filter(|f| f.stream == self.direction && f.plugin.kind() == PluginKind::Tcp)
             .cloned()
             .collect();
         let gone = |id: u64| !wanted.iter().any(|f| f.id == id);
@@ -330,7 +320,11 @@ impl Pump {
                 });
                 continue;
             }
-            let filter = match self.roll(&fault) {
+            let direction = match self.direction {
+                Direction::Upstream => 1,
+                Direction::Downstream => 2,
+            };
+            let filter = match fault.roll(self.seed, self.context.id, direction) {
                 Some(random_seed) => {
                     let context = ConnContext {
                         random_seed,
@@ -343,6 +337,7 @@ impl Pump {
                     {
                         Ok(filter) => {
                             self.stats.plugin_instances.inc();
+                            self.stats.faults_injected.inc();
                             Some(filter)
                         }
                         Err(e) => return Err(self.plugin_failed(e)),
@@ -392,26 +387,6 @@ impl Pump {
         }
         self.frames.extend(closing.into_iter().rev());
         Ok(())
-    }
-
-    /// Whether `fault` applies to this connection (its toxicity), and if so
-    /// the seed of its random stream. Both come from `--seed`, the connection
-    /// id, the direction and the fault's name, so a run replays exactly.
-    fn roll(&self, fault: &Fault) -> Option<u64> {
-        let name_hash = fault.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        let direction = match self.direction {
-            Direction::Upstream => 1,
-            Direction::Downstream => 2,
-        };
-        let mixed = self.seed
-            ^ self.context.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            ^ name_hash.rotate_left(17)
-            ^ direction;
-        let mut rng = ChaCha8Rng::seed_from_u64(mixed);
-        let roll = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        (roll < fault.toxicity).then(|| rng.next_u64())
     }
 
     fn plugin_failed(&self, error: PluginError) -> Ended {

@@ -101,6 +101,21 @@ impl Faultgate {
         self.log.lock().unwrap().join("\n")
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the process now, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS in /proc/PID/status")
+            * 1024
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -175,6 +190,16 @@ impl Faultgate {
         let body =
             json!({ "name": name, "listen": "127.0.0.1:0", "upstream": upstream.to_string() });
         let created = self.expect("POST", "/proxies", Some(body), 201).await;
+        created["listen"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a proxy from a full JSON spec (listening on a free loopback
+    /// port unless it says otherwise); returns its address.
+    pub async fn proxy_with(&self, mut spec: Value) -> SocketAddr {
+        if spec.get("listen").is_none() {
+            spec["listen"] = json!("127.0.0.1:0");
+        }
+        let created = self.expect("POST", "/proxies", Some(spec), 201).await;
         created["listen"].as_str().unwrap().parse().unwrap()
     }
 

@@ -4,8 +4,10 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 pub mod faultgate;
+pub mod git_http;
 pub mod peers;
 pub mod postgres;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -1,0 +1,75 @@
+//! `http_abort`: answers matching requests with `status` and `body`. Attached
+//! `upstream`, the server never sees the request; attached `downstream`
+//! (Toxiproxy's default), the server does the work and the client gets the
+//! error instead of its answer.
+
+use faultgate_guest::http::{
+    Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger, action,
+};
+use faultgate_guest::{Attrs, ConnInfo, Description, attribute};
+
+struct Abort {
+    trigger: Trigger,
+    status: u16,
+    body: String,
+}
+
+impl Abort {
+    fn answer(&self) -> Vec<Action> {
+        vec![action::respond(self.status, &self.body)]
+    }
+}
+
+impl HttpFault for Abort {
+    fn describe() -> Description {
+        RequestMatch::describe(
+            Description::new(
+                "http_abort",
+                "Answers matching requests with an error status",
+            )
+            .version(env!("CARGO_PKG_VERSION"))
+            .attribute(attribute::integer(
+                "status",
+                503,
+                "the status to answer with (100-999)",
+            ))
+            .attribute(attribute::text(
+                "body",
+                "",
+                "the response body (plain text)",
+            )),
+        )
+    }
+
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        let status = attrs.int("status", 503)?;
+        if !(100..=999).contains(&status) {
+            return Err(format!(
+                "status: expected an HTTP status (100-999), got {status}"
+            ));
+        }
+        Ok(Self {
+            trigger: Trigger::new(conn, attrs)?,
+            status: status as u16,
+            body: attrs.text("body", "")?,
+        })
+    }
+
+    fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
+        if self.trigger.at_request(request) {
+            self.answer()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
+        if self.trigger.at_response() {
+            self.answer()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+faultgate_guest::export_http_fault!(Abort);

@@ -1,0 +1,44 @@
+//! `http_blackhole`: matching requests are never answered, as from a server
+//! that accepted the connection and hangs. Attached `upstream` the request
+//! is held before it goes upstream; `downstream`, the server's answer is
+//! held. Removing the fault lets held exchanges go on.
+
+use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger};
+use faultgate_guest::{Attrs, ConnInfo, Description};
+
+struct Blackhole {
+    trigger: Trigger,
+}
+
+impl HttpFault for Blackhole {
+    fn describe() -> Description {
+        RequestMatch::describe(
+            Description::new("http_blackhole", "Never answers matching requests")
+                .version(env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        Ok(Self {
+            trigger: Trigger::new(conn, attrs)?,
+        })
+    }
+
+    fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
+        if self.trigger.at_request(request) {
+            vec![Action::Drop]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
+        if self.trigger.at_response() {
+            vec![Action::Drop]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+faultgate_guest::export_http_fault!(Blackhole);

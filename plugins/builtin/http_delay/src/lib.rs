@@ -1,0 +1,63 @@
+//! `http_delay`: delays matching requests (attached `upstream`) or their
+//! responses (attached `downstream`) by `delay` ± `jitter` milliseconds.
+
+use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger};
+use faultgate_guest::{Attrs, ConnInfo, Description, attribute, random_between};
+
+struct Delay {
+    trigger: Trigger,
+    delay_us: i64,
+    jitter_us: i64,
+}
+
+impl Delay {
+    fn wait(&self) -> Vec<Action> {
+        let delay = self.delay_us + random_between(-self.jitter_us, self.jitter_us);
+        if delay <= 0 {
+            Vec::new()
+        } else {
+            vec![Action::Delay(delay as u64)]
+        }
+    }
+}
+
+impl HttpFault for Delay {
+    fn describe() -> Description {
+        RequestMatch::describe(
+            Description::new("http_delay", "Delays matching requests or their responses")
+                .version(env!("CARGO_PKG_VERSION"))
+                .attribute(attribute::integer("delay", 0, "delay in milliseconds"))
+                .attribute(attribute::integer(
+                    "jitter",
+                    0,
+                    "random variation of the delay, ± milliseconds",
+                )),
+        )
+    }
+
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        Ok(Self {
+            trigger: Trigger::new(conn, attrs)?,
+            delay_us: attrs.non_negative("delay", 0, "milliseconds")? as i64 * 1000,
+            jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
+        })
+    }
+
+    fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
+        if self.trigger.at_request(request) {
+            self.wait()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
+        if self.trigger.at_response() {
+            self.wait()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+faultgate_guest::export_http_fault!(Delay);

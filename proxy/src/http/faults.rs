@@ -1,0 +1,228 @@
+//! HTTP faults on one request: which apply, their plugin instances, and
+//! carrying out their actions.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::watch;
+
+use super::{Body, HttpConn, full, per_request};
+use crate::clock;
+use crate::faults::{Chain, Fault};
+use crate::plugin_host::{
+    Action, ConnContext, Exchange, Header, PluginError, PluginResponse, RequestHead, ResponseHead,
+};
+
+/// What the faults decided for one side of an exchange.
+pub(super) enum Outcome {
+    /// Go on.
+    Pass,
+    /// Answer this instead.
+    Respond(Response<Body>),
+    /// Reset the client's connection.
+    Reset,
+}
+
+/// The HTTP faults that apply to one request, in chain order.
+pub(super) struct RequestFaults<'a> {
+    conn: &'a HttpConn,
+    number: u64,
+    arrived: Instant,
+    /// Faults picked by their toxicity; instances are made at the request.
+    picked: Vec<(Arc<Fault>, u64)>,
+    /// Instances made at the request, for the response.
+    open: Vec<(Arc<Fault>, Exchange)>,
+    chain: watch::Receiver<Arc<Chain>>,
+}
+
+impl<'a> RequestFaults<'a> {
+    pub fn new(conn: &'a HttpConn, chain: &Chain, number: u64, arrived: Instant) -> Self {
+        let picked = chain
+            .faults
+            .iter()
+            .filter(|f| per_request(f.plugin.kind()))
+            .filter_map(|f| Some((f.clone(), f.roll(conn.seed, conn.id, number)?)))
+            .collect();
+        Self {
+            conn,
+            number,
+            arrived,
+            picked,
+            open: Vec::new(),
+            chain: conn.chain.clone(),
+        }
+    }
+
+    pub async fn on_request(&mut self, head: &RequestHead) -> Result<Outcome, PluginError> {
+        for (fault, random_seed) in std::mem::take(&mut self.picked) {
+            let context = ConnContext {
+                id: self.conn.id,
+                proxy: self.conn.proxy.clone(),
+                client: self.conn.client.to_string(),
+                upstream: self.conn.forwarder_upstream(),
+                stream: fault.stream,
+                random_seed,
+            };
+            let mut exchange = fault
+                .plugin
+                .open_exchange(&context, &fault.contract_attributes)
+                .await?;
+            self.conn.stats.plugin_instances.inc();
+            let actions = exchange.on_request(head).await?;
+            let outcome = self.carry_out(&fault, actions).await?;
+            self.open.push((fault, exchange));
+            if !matches!(outcome, Outcome::Pass) {
+                return Ok(outcome);
+            }
+        }
+        Ok(Outcome::Pass)
+    }
+
+    pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Outcome, PluginError> {
+        for (fault, mut exchange) in std::mem::take(&mut self.open) {
+            let actions = exchange.on_response(head).await?;
+            let outcome = self.carry_out(&fault, actions).await?;
+            if !matches!(outcome, Outcome::Pass) {
+                return Ok(outcome);
+            }
+        }
+        Ok(Outcome::Pass)
+    }
+
+    /// Runs one fault's actions. Delays count from the request's arrival.
+    /// When the fault is removed or replaced while its actions wait, they
+    /// are abandoned and the exchange goes on.
+    async fn carry_out(
+        &mut self,
+        fault: &Arc<Fault>,
+        actions: Vec<Action>,
+    ) -> Result<Outcome, PluginError> {
+        let mut cursor = self.arrived;
+        let mut acted = false;
+        let outcome = 'actions: {
+            for action in actions {
+                match action {
+                    Action::Pass => break,
+                    Action::Delay(micros) => {
+                        acted = true;
+                        cursor = clock::add_micros(cursor, micros);
+                        if !self.wait(fault, Some(cursor)).await {
+                            break;
+                        }
+                    }
+                    Action::Drop => {
+                        acted = true;
+                        self.wait(fault, None).await;
+                        break;
+                    }
+                    Action::Respond(answer) => {
+                        acted = true;
+                        break 'actions Outcome::Respond(plugin_response(fault, answer)?);
+                    }
+                    Action::Reset => {
+                        acted = true;
+                        break 'actions Outcome::Reset;
+                    }
+                }
+            }
+            Outcome::Pass
+        };
+        if acted {
+            self.conn.stats.faults_injected.inc();
+            tracing::debug!(proxy = %self.conn.proxy, conn = self.conn.id, request = self.number, toxic = %fault.name, "fault acted");
+        }
+        Ok(outcome)
+    }
+
+    /// Waits until `until` (forever if `None`); returns false if the fault
+    /// left the chain first.
+    async fn wait(&mut self, fault: &Fault, until: Option<Instant>) -> bool {
+        let sleep = async {
+            match until {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let gone = async {
+            loop {
+                if !self
+                    .chain
+                    .borrow_and_update()
+                    .faults
+                    .iter()
+                    .any(|f| f.id == fault.id)
+                {
+                    return;
+                }
+                if self.chain.changed().await.is_err() {
+                    // The proxy is gone; its connections are closing.
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = sleep => true,
+            _ = gone => false,
+        }
+    }
+}
+
+impl HttpConn {
+    fn forwarder_upstream(&self) -> String {
+        self.forwarder.upstream_text().to_owned()
+    }
+}
+
+/// The head of a request, as plugins see it.
+pub(super) fn request_head<B>(request: &Request<B>) -> RequestHead {
+    RequestHead {
+        method: request.method().as_str().to_owned(),
+        path: request.uri().path().to_owned(),
+        query: request.uri().query().unwrap_or("").to_owned(),
+        headers: headers_for_plugin(request.headers()),
+    }
+}
+
+/// The head of a response, as plugins see it.
+pub(super) fn response_head<B>(response: &Response<B>) -> ResponseHead {
+    ResponseHead {
+        status: response.status().as_u16(),
+        headers: headers_for_plugin(response.headers()),
+    }
+}
+
+fn headers_for_plugin(headers: &HeaderMap) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_owned(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect()
+}
+
+/// A response a plugin asked for; a status or header that HTTP cannot carry
+/// fails the request (as any bad plugin answer does), naming it.
+fn plugin_response(fault: &Fault, answer: PluginResponse) -> Result<Response<Body>, PluginError> {
+    let bad = |reason: String| PluginError::BadStep {
+        plugin: fault.plugin.name().to_owned(),
+        reason,
+    };
+    let status = StatusCode::from_u16(answer.status)
+        .map_err(|_| bad(format!("respond: {} is not an HTTP status", answer.status)))?;
+    let mut response = Response::new(full(answer.body.into()));
+    *response.status_mut() = status;
+    for Header { name, value } in answer.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| bad(format!("respond: {name:?} is not a header name")))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            bad(format!(
+                "respond: header {name}: {value:?} is not a header value"
+            ))
+        })?;
+        response.headers_mut().append(name, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,209 @@
+//! The HTTP layer of proxies in `http` mode: a reverse proxy built on hyper,
+//! with HTTP faults applied per request.
+//!
+//! A client connection reaches this layer through the relay's pumps (so TCP
+//! faults still see its bytes), as HTTP/1.1 or HTTP/2. For every request:
+//!
+//! 1. the proxy's current chain is read, so a fault switched through the API
+//!    applies to the next request, on keep-alive connections too;
+//! 2. each HTTP fault whose toxicity picks this request gets a fresh plugin
+//!    instance and sees the request head; its actions may delay, answer,
+//!    reset or hold the request;
+//! 3. the request goes upstream over a pooled connection, its body streamed;
+//! 4. the same instances see the response head, and may act again;
+//! 5. the response streams back. Bodies are never buffered whole, so a
+//!    multi-gigabyte git pack passes through in constant memory.
+//!
+//! Upgrades (`101 Switching Protocols`) are passed through: once both sides
+//! agree, the two connections are joined byte for byte.
+
+mod faults;
+mod forward;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::DuplexStream;
+use tokio::sync::watch;
+
+pub use forward::{ForwardError, Forwarder};
+
+use crate::faults::Chain;
+use crate::plugin_host::{PluginError, PluginKind};
+use crate::relay::{ConnShared, Ending, Stats};
+use faults::{Outcome, RequestFaults};
+
+/// A response body: the upstream's, streamed, or one faultgate made.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// One client connection's HTTP layer.
+pub struct HttpConn {
+    id: u64,
+    proxy: String,
+    client: SocketAddr,
+    seed: u64,
+    chain: watch::Receiver<Arc<Chain>>,
+    stats: Arc<Stats>,
+    forwarder: Forwarder,
+    conn: Arc<ConnShared>,
+    /// Requests seen on this connection, numbering them for toxicity rolls.
+    requests: AtomicU64,
+}
+
+/// Ends the client's connection (a fault asked for a reset): hyper drops
+/// the connection when its service fails.
+#[derive(Debug, thiserror::Error)]
+#[error("connection reset by a fault")]
+struct ResetByFault;
+
+impl HttpConn {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: u64,
+        proxy: String,
+        client: SocketAddr,
+        seed: u64,
+        chain: watch::Receiver<Arc<Chain>>,
+        stats: Arc<Stats>,
+        forwarder: Forwarder,
+        conn: Arc<ConnShared>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            proxy,
+            client,
+            seed,
+            chain,
+            stats,
+            forwarder,
+            conn,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        mut request: Request<Incoming>,
+    ) -> Result<Response<Body>, ResetByFault> {
+        let arrived = Instant::now();
+        self.stats.http_requests.inc();
+        let number = self.requests.fetch_add(1, Ordering::Relaxed);
+        let chain = self.chain.borrow().clone();
+        let mut faults = RequestFaults::new(&self, &chain, number, arrived);
+
+        let head = faults::request_head(&request);
+        match faults.on_request(&head).await {
+            Ok(Outcome::Pass) => {}
+            Ok(Outcome::Respond(response)) => return Ok(response),
+            Ok(Outcome::Reset) => return Err(self.reset()),
+            Err(error) => return Ok(self.plugin_failed(error)),
+        }
+
+        let upgrade = forward::is_upgrade(request.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let mut response = match self.forwarder.send(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(proxy = %self.proxy, conn = self.id, %method, %path, "{error}");
+                return Ok(error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream",
+                    &error.to_string(),
+                ));
+            }
+        };
+
+        let head = faults::response_head(&response);
+        match faults.on_response(&head).await {
+            Ok(Outcome::Pass) => {}
+            Ok(Outcome::Respond(answer)) => return Ok(answer),
+            Ok(Outcome::Reset) => return Err(self.reset()),
+            Err(error) => return Ok(self.plugin_failed(error)),
+        }
+        drop(faults);
+
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let (proxy, id) = (self.proxy.clone(), self.id);
+            tokio::spawn(async move {
+                match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                    Ok((client, upstream)) => {
+                        let (mut client, mut upstream) =
+                            (TokioIo::new(client), TokioIo::new(upstream));
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                    Err(error) => {
+                        tracing::debug!(proxy = %proxy, conn = id, %error, "upgrade abandoned")
+                    }
+                }
+            });
+        }
+        forward::remove_hop_by_hop(response.headers_mut(), switching);
+        Ok(response.map(|body| body.boxed()))
+    }
+
+    fn reset(&self) -> ResetByFault {
+        self.conn.end(Ending::Reset);
+        ResetByFault
+    }
+
+    /// A plugin failed: this request gets a 502 naming it; the connection
+    /// and every other request go on.
+    fn plugin_failed(&self, error: PluginError) -> Response<Body> {
+        self.stats.plugin_failures.inc();
+        tracing::warn!(proxy = %self.proxy, conn = self.id, "{error}; answering 502");
+        error_response(StatusCode::BAD_GATEWAY, "plugin", &error.to_string())
+    }
+}
+
+/// Serves one client connection until it closes or the proxy closes it.
+pub(crate) async fn serve(io: DuplexStream, conn: Arc<HttpConn>) {
+    let cancel = conn.conn.cancel.clone();
+    let (proxy, id, client) = (conn.proxy.clone(), conn.id, conn.client);
+    let service = hyper::service::service_fn(move |request| conn.clone().handle(request));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let serving = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::select! {
+        served = serving => if let Err(error) = served {
+            tracing::debug!(proxy = %proxy, conn = id, %client, %error, "HTTP connection ended");
+        },
+        _ = cancel.cancelled() => {}
+    }
+}
+
+/// A response faultgate makes itself. `x-faultgate-error` says whose fault it
+/// was (`upstream` or `plugin`), so a test can tell it from the upstream's.
+fn error_response(status: StatusCode, side: &'static str, message: &str) -> Response<Body> {
+    let mut response = Response::new(full(format!("faultgate: {message}\n").into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert("x-faultgate-error", HeaderValue::from_static(side));
+    response
+}
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// Whether `kind` of plugin runs per HTTP request.
+fn per_request(kind: PluginKind) -> bool {
+    kind == PluginKind::Http
+}
