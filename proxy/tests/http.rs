@@ -417,3 +417,152 @@ async fn a_pack_of_200_mib_clones_through_in_bounded_memory() {
         "faultgate grew by {grown} bytes while relaying a {PACK}-byte pack: it buffers"
     );
 }
+
+/// Reads from `stream` until `marker` has arrived (or 10 s pass); returns
+/// what was read.
+async fn read_until(stream: &mut tokio::net::TcpStream, marker: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.windows(marker.len()).any(|w| w == marker) {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "waited for {:?}, got {:?}",
+                    String::from_utf8_lossy(marker),
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {:?}: {:?}",
+            String::from_utf8_lossy(marker),
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    use tokio::io::AsyncWriteExt;
+    let server = GitHttpServer::start(&["alpha"]);
+    let faultgate = Faultgate::start(&[]).await;
+    let base = git_proxy(&faultgate, &server).await;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // An upload-pack request that only flushes: the server answers with
+    // nothing to send, once it has the body.
+    stream
+        .write_all(
+            b"POST /git/alpha.git/git-upload-pack HTTP/1.1\r\nHost: git.test\r\n\
+              Content-Type: application/x-git-upload-pack-request\r\n\
+              Content-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let interim = read_until(&mut stream, b"\r\n\r\n").await;
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    stream.write_all(b"0000").await.unwrap();
+    let answer = read_until(&mut stream, b"\r\n\r\n").await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_upgrades_are_passed_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (echo, _) = support::peers::echo_server().await;
+    let server = GitHttpServer::start_with_websocket(&["alpha"], echo);
+    let faultgate = Faultgate::start(&[]).await;
+    let base = git_proxy(&faultgate, &server).await;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: git.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = read_until(&mut stream, b"\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 101"), "{text}");
+    assert!(text.contains("upgrade: websocket"), "{text}");
+    // RFC 6455's example key has this accept value.
+    assert!(text.contains("s3pplmbitxaq9kygzzhzrbk+xoo="), "{text}");
+
+    // One masked binary frame out; the echo comes back as a binary frame.
+    let payload = b"through the upgrade";
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x82, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).await.unwrap();
+    let mut reply = vec![0u8; 2 + payload.len()];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut reply))
+        .await
+        .expect("no echo through the upgraded connection")
+        .unwrap();
+    assert_eq!(reply[0], 0x82);
+    assert_eq!(usize::from(reply[1]), payload.len());
+    assert_eq!(&reply[2..], payload);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_clients_are_served_and_faulted_per_request() {
+    let server = GitHttpServer::start(&["alpha", "beta"]);
+    let faultgate = Faultgate::start(&[]).await;
+    let base = git_proxy(&faultgate, &server).await;
+    faultgate
+        .add_toxic(
+            "git",
+            json!({ "type": "http_abort", "stream": "upstream",
+                    "attributes": { "status": 503, "path_prefix": "/git/beta.git/" } }),
+        )
+        .await;
+    // HTTP/2 with prior knowledge, over one connection.
+    let tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    for (repo, status) in [("alpha", 200), ("beta", 503), ("alpha", 200)] {
+        let request = hyper::Request::get(format!(
+            "http://git.test/git/{repo}.git/info/refs?service=git-upload-pack"
+        ))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+        let answer = sender.send_request(request).await.unwrap();
+        assert_eq!(answer.version(), hyper::Version::HTTP_2);
+        assert_eq!(answer.status().as_u16(), status, "{repo}");
+        let body = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        if status == 200 {
+            assert!(
+                String::from_utf8_lossy(&body).contains("# service=git-upload-pack"),
+                "not the server's answer"
+            );
+        }
+    }
+}

@@ -62,15 +62,25 @@ fn http_backend() -> PathBuf {
 impl GitHttpServer {
     /// Serves `repos` over plain HTTP.
     pub fn start(repos: &[&str]) -> Self {
-        Self::start_with(repos, None)
+        Self::start_with(repos, None, None)
     }
 
     /// Serves `repos` over HTTPS with `cert`.
     pub fn start_tls(repos: &[&str], cert: &TestCert) -> Self {
-        Self::start_with(repos, Some(cert))
+        Self::start_with(repos, Some(cert), None)
     }
 
-    fn start_with(repos: &[&str], cert: Option<&TestCert>) -> Self {
+    /// Serves `repos`, and WebSocket at `/ws` (lighttpd's mod_wstunnel),
+    /// relayed as binary frames to the TCP server at `backend`.
+    pub fn start_with_websocket(repos: &[&str], backend: std::net::SocketAddr) -> Self {
+        Self::start_with(repos, None, Some(backend))
+    }
+
+    fn start_with(
+        repos: &[&str],
+        cert: Option<&TestCert>,
+        websocket: Option<std::net::SocketAddr>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repos");
         std::fs::create_dir_all(&root).unwrap();
@@ -105,6 +115,17 @@ impl GitHttpServer {
                 cert.key.display()
             ),
         };
+        let websocket = match websocket {
+            None => String::new(),
+            Some(backend) => format!(
+                "server.modules += (\"mod_wstunnel\")\n\
+                 $HTTP[\"url\"] =~ \"^/ws\" {{\n\
+                 wstunnel.server = ( \"\" => (( \"host\" => \"{}\", \"port\" => {} )) )\n\
+                 wstunnel.frame-type = \"binary\"\n}}\n",
+                backend.ip(),
+                backend.port()
+            ),
+        };
         let config = format!(
             r#"server.document-root = "{www}"
 server.bind = "127.0.0.1"
@@ -115,6 +136,7 @@ server.stream-request-body = 2
 server.stream-response-body = 2
 server.modules = ( "mod_alias", "mod_cgi", "mod_setenv" )
 {tls}
+{websocket}
 alias.url = ( "/git" => "{backend}" )
 $HTTP["url"] =~ "^/git" {{
     cgi.assign = ( "" => "" )
