@@ -34,8 +34,14 @@ attributes = {{ latency = 150 }}
 
 [[proxies]]
 name = "git"
-upstream = "127.0.0.1:3000"
+mode = "http"
+upstream = "https://127.0.0.1:3000"
+upstream_tls = {{ insecure = true }}
 enabled = false
+
+[[proxies.toxics]]
+type = "http_abort"
+attributes = {{ status = 503, path_prefix = "/org/repo.git/" }}
 "#
         ),
     );
@@ -44,10 +50,11 @@ enabled = false
     assert_eq!(db["listen"], format!("127.0.0.1:{port}"));
     assert_eq!(db["toxics"][0]["name"], "latency_upstream");
     assert_eq!(db["toxics"][0]["attributes"], json!({"latency": 150}));
-    assert_eq!(
-        fg.expect("GET", "/proxies/git", None, 200).await["enabled"],
-        false
-    );
+    let git = fg.expect("GET", "/proxies/git", None, 200).await;
+    assert_eq!(git["enabled"], false);
+    assert_eq!(git["mode"], "http");
+    assert_eq!(git["upstream_tls"], json!({"insecure": true}));
+    assert_eq!(git["toxics"][0]["type"], "http_abort");
 }
 
 #[tokio::test]

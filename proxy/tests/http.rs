@@ -224,6 +224,7 @@ async fn faults_switched_at_runtime_apply_to_the_next_request_on_a_kept_alive_co
             .header("host", "git.test")
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap();
+        sender.ready().await.expect("the connection was kept");
         let answer = sender
             .send_request(request)
             .await
@@ -565,4 +566,74 @@ async fn http2_clients_are_served_and_faulted_per_request() {
             );
         }
     }
+}
+
+/// The statuses of `count` GETs of `path` (with `headers`) over one
+/// HTTP/1.1 connection to `base`.
+async fn statuses(base: &str, path: &str, headers: &[(&str, &str)], count: usize) -> Vec<u16> {
+    let tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        let mut request = hyper::Request::get(path).header("host", "git.test");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        sender.ready().await.expect("the connection was kept");
+        let answer = sender.send_request(request).await.unwrap();
+        seen.push(answer.status().as_u16());
+        http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap();
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn header_matching_and_toxicity_pick_requests_and_replay_under_a_seed() {
+    let server = GitHttpServer::start(&["alpha"]);
+    let refs = "/git/alpha.git/info/refs?service=git-upload-pack";
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let faultgate = Faultgate::start(&["--seed", "42"]).await;
+        let base = git_proxy(&faultgate, &server).await;
+        faultgate
+            .add_toxic(
+                "git",
+                json!({ "name": "canary", "type": "http_abort", "stream": "upstream",
+                        "attributes": { "status": 500, "header": "X-Canary: yes" } }),
+            )
+            .await;
+        faultgate
+            .add_toxic(
+                "git",
+                json!({ "name": "flaky", "type": "http_abort", "stream": "upstream", "toxicity": 0.5,
+                        "attributes": { "status": 503, "header": "X-Flaky" } }),
+            )
+            .await;
+        assert_eq!(statuses(&base, refs, &[], 3).await, [200, 200, 200]);
+        assert_eq!(
+            statuses(&base, refs, &[("x-canary", "yes")], 2).await,
+            [500, 500]
+        );
+        assert_eq!(statuses(&base, refs, &[("x-canary", "no")], 1).await, [200]);
+        let flaky = statuses(&base, refs, &[("x-flaky", "1")], 40).await;
+        let failed = flaky.iter().filter(|s| **s == 503).count();
+        assert!(
+            (8..=32).contains(&failed),
+            "toxicity 0.5 failed {failed} of 40 requests: {flaky:?}"
+        );
+        assert!(flaky.iter().all(|s| *s == 503 || *s == 200), "{flaky:?}");
+        runs.push(flaky);
+    }
+    assert_eq!(runs[0], runs[1], "the same seed drew differently");
 }
