@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::registry::{ProxySpec, ToxicSpec};
+use crate::relay::postgres::PostgresTls;
 use crate::tls::{ListenerTls, UpstreamTls};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,8 @@ struct FileProxy {
     tls: Option<ListenerTls>,
     #[serde(default)]
     upstream_tls: Option<UpstreamTls>,
+    #[serde(default)]
+    postgres_tls: Option<PostgresTls>,
     #[serde(default)]
     toxics: Vec<FileToxic>,
 }
@@ -126,6 +129,7 @@ impl FileProxy {
             mode: self.mode,
             tls: self.tls,
             upstream_tls: self.upstream_tls,
+            postgres_tls: self.postgres_tls,
             toxics: Some(
                 self.toxics
                     .into_iter()

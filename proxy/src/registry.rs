@@ -16,6 +16,7 @@ use crate::plugin_host::PluginKind;
 use crate::plugin_host::{
     Plugin, PluginError, PluginHost, PluginSource, attributes_from_json, sha256_hex,
 };
+use crate::relay::postgres::PostgresTls;
 use crate::relay::{Endpoints, Mode, Proxy, RelayError, SettingsError};
 use crate::tls::{ListenerTls, UpstreamTls};
 
@@ -39,6 +40,9 @@ pub struct ProxySpec {
     pub tls: Option<ListenerTls>,
     /// How to check an `https://` or `tls://` upstream (an extension).
     pub upstream_tls: Option<UpstreamTls>,
+    /// In `postgres` mode: `refuse` (answer 'N') or `passthrough` a client's
+    /// request for TLS (an extension).
+    pub postgres_tls: Option<PostgresTls>,
     /// Faults to attach when the proxy is created (an extension; Toxiproxy
     /// ignores this field on create, and so do updates here).
     pub toxics: Option<Vec<ToxicSpec>>,
@@ -80,16 +84,16 @@ pub enum ControlError {
     Listen(#[from] RelayError),
     #[error("{0}")]
     Settings(#[from] SettingsError),
-    #[error("invalid mode {0:?}: expected \"tcp\" or \"http\"")]
+    #[error("invalid mode {0:?}: expected \"tcp\", \"http\" or \"postgres\"")]
     InvalidMode(String),
     #[error(
         "proxy {proxy:?} is in {mode:?} mode; the mode of a proxy cannot change (delete it and create it again)"
     )]
     ModeChange { proxy: String, mode: String },
     #[error(
-        "toxic type {kind:?} is an HTTP fault; it needs a proxy in http mode (\"mode\": \"http\")"
+        "toxic type {kind:?} is a fault for proxies in {mode} mode (\"mode\": \"{mode}\"); this proxy is not"
     )]
-    HttpFaultOnTcpProxy { kind: String },
+    WrongMode { kind: String, mode: &'static str },
     #[error("plugin not found")]
     PluginNotFound,
     #[error("{0}")]
@@ -184,8 +188,13 @@ impl Registry {
         upstream: String,
     ) -> Result<Arc<Proxy>, ControlError> {
         let mode = parse_mode(spec.mode.as_deref())?;
-        let endpoints =
-            Endpoints::prepare(mode, &upstream, spec.upstream_tls.clone(), spec.tls.clone())?;
+        let endpoints = Endpoints::prepare(
+            mode,
+            &upstream,
+            spec.upstream_tls.clone(),
+            spec.tls.clone(),
+            spec.postgres_tls,
+        )?;
         let mut chain = Chain::default();
         for toxic in spec.toxics.iter().flatten() {
             let fault = self.fault(toxic.clone(), &chain, mode).await?;
@@ -217,12 +226,17 @@ impl Registry {
             });
         }
         let upstream = spec.upstream.filter(|u| !u.is_empty());
-        let endpoints = if upstream.is_some() || spec.tls.is_some() || spec.upstream_tls.is_some() {
+        let changes_endpoints = upstream.is_some()
+            || spec.tls.is_some()
+            || spec.upstream_tls.is_some()
+            || spec.postgres_tls.is_some();
+        let endpoints = if changes_endpoints {
             Some(Endpoints::prepare(
                 proxy.mode(),
                 &upstream.unwrap_or_else(|| proxy.upstream()),
                 spec.upstream_tls.or_else(|| proxy.upstream_tls()),
                 spec.tls.or_else(|| proxy.tls()),
+                spec.postgres_tls.or_else(|| proxy.postgres_tls()),
             )?)
         } else {
             None
@@ -276,7 +290,10 @@ impl Registry {
                     .is_none_or(|l| l == existing.listen());
                 let same_endpoints = parse_mode(spec.mode.as_deref()).ok() == Some(existing.mode())
                     && spec.tls == existing.tls()
-                    && spec.upstream_tls == existing.upstream_tls();
+                    && spec.upstream_tls == existing.upstream_tls()
+                    && spec
+                        .postgres_tls
+                        .is_none_or(|t| Some(t) == existing.postgres_tls());
                 if same_listen && existing.upstream() == upstream && same_endpoints {
                     done.push(existing.clone());
                     continue;
@@ -487,8 +504,16 @@ impl Registry {
                 kind: kind.clone(),
                 loaded: self.host.names().join(", "),
             })?;
-        if plugin.kind() == PluginKind::Http && mode != Mode::Http {
-            return Err(ControlError::HttpFaultOnTcpProxy { kind });
+        match (plugin.kind(), mode) {
+            (PluginKind::Http, Mode::Http) | (PluginKind::Postgres, Mode::Postgres) => {}
+            (PluginKind::Tcp, _) => {}
+            (PluginKind::Http, _) => return Err(ControlError::WrongMode { kind, mode: "http" }),
+            (PluginKind::Postgres, _) => {
+                return Err(ControlError::WrongMode {
+                    kind,
+                    mode: "postgres",
+                });
+            }
         }
         let stream_name = spec.stream.unwrap_or_else(|| "downstream".into());
         let stream = parse_direction(&stream_name.to_lowercase())
@@ -531,6 +556,7 @@ fn parse_mode(mode: Option<&str>) -> Result<Mode, ControlError> {
     match mode.map(str::to_ascii_lowercase).as_deref() {
         None | Some("" | "tcp") => Ok(Mode::Tcp),
         Some("http") => Ok(Mode::Http),
+        Some("postgres") => Ok(Mode::Postgres),
         Some(_) => Err(ControlError::InvalidMode(
             mode.unwrap_or_default().to_owned(),
         )),
@@ -541,6 +567,7 @@ pub fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::Tcp => "tcp",
         Mode::Http => "http",
+        Mode::Postgres => "postgres",
     }
 }
 

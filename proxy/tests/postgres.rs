@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::Faultgate;
-use support::postgres::{Postgres, connect};
-use tokio_postgres::AsyncMessage;
+use support::postgres::{Postgres, connect, listener};
 
 async fn setup() -> (Postgres, Faultgate, u16) {
     let pg = Postgres::start().await;
@@ -168,20 +167,7 @@ async fn disabled_proxy_refuses_connections_and_closes_open_ones() {
 #[tokio::test]
 async fn listen_notify_passes_through() {
     let (pg, _fg, port) = setup().await;
-    let (listener, mut connection) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            if let AsyncMessage::Notification(n) = message {
-                let _ = notes_tx.send((n.channel().to_owned(), n.payload().to_owned()));
-            }
-        }
-    });
+    let (listener, mut notes) = listener(port).await;
     listener
         .batch_execute("LISTEN policy_updates")
         .await

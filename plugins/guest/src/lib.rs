@@ -46,7 +46,8 @@ pub mod bindings {
         inline: "package faultgate:guest;
             world meta-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/meta@0.1.0; }
             world tcp-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/tcp@0.1.0; }
-            world http-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/http@0.1.0; }",
+            world http-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/http@0.1.0; }
+            world postgres-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/postgres@0.1.0; }",
         world: "faultgate:guest/meta-part",
         generate_all,
         pub_export_macro: true,
@@ -86,7 +87,24 @@ pub mod http_bindings {
     });
 }
 
+#[doc(hidden)]
+pub mod postgres_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package faultgate:guest;
+            world postgres-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/postgres@0.1.0; }",
+        world: "faultgate:guest/postgres-part",
+        pub_export_macro: true,
+        default_bindings_module: "faultgate_guest::postgres_bindings",
+        with: {
+            "faultgate:plugin/types@0.1.0": crate::bindings::faultgate::plugin::types,
+            "faultgate:plugin/host@0.1.0": crate::bindings::faultgate::plugin::host,
+        },
+    });
+}
+
 pub mod http;
+pub mod postgres;
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

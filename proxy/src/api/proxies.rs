@@ -12,6 +12,7 @@ use super::{ApiError, AppState, json, parse_body};
 use crate::faults::ToxicView;
 use crate::registry::{ProxySpec, mode_name};
 use crate::relay::Proxy;
+use crate::relay::postgres::PostgresTls;
 use crate::tls::{ListenerTls, UpstreamTls};
 
 /// A proxy in Toxiproxy's JSON shape, with its toxics.
@@ -27,6 +28,8 @@ pub struct ProxyView {
     tls: Option<ListenerTls>,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_tls: Option<UpstreamTls>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres_tls: Option<PostgresTls>,
 }
 
 impl ProxyView {
@@ -40,6 +43,7 @@ impl ProxyView {
             mode: mode_name(proxy.mode()),
             tls: proxy.tls(),
             upstream_tls: proxy.upstream_tls(),
+            postgres_tls: proxy.postgres_tls(),
         }
     }
 }

@@ -75,6 +75,7 @@ fn print_plugin(plugin: &Plugin) {
     let kind = match d.kind {
         PluginKind::Tcp => "tcp",
         PluginKind::Http => "http",
+        PluginKind::Postgres => "postgres",
     };
     println!("{} {} ({kind} fault): {}", d.name, d.version, d.summary);
     for a in &d.attributes {

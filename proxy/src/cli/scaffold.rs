@@ -10,8 +10,21 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-const GUEST_LIB: &str = include_str!("../../../plugins/guest/src/lib.rs");
-const GUEST_HTTP: &str = include_str!("../../../plugins/guest/src/http.rs");
+/// The guest crate's sources, by path inside it.
+const GUEST_SOURCES: [(&str, &str); 3] = [
+    (
+        "src/lib.rs",
+        include_str!("../../../plugins/guest/src/lib.rs"),
+    ),
+    (
+        "src/http.rs",
+        include_str!("../../../plugins/guest/src/http.rs"),
+    ),
+    (
+        "src/postgres.rs",
+        include_str!("../../../plugins/guest/src/postgres.rs"),
+    ),
+];
 const CONTRACT: &str = include_str!("../../../wit/faultgate.wit");
 
 #[derive(Args)]
@@ -45,33 +58,40 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     if root.exists() {
         bail!("{} already exists", root.display());
     }
-    let files = [
-        ("Cargo.toml", cargo_toml(name)),
+    let mut files = vec![
+        ("Cargo.toml".to_owned(), cargo_toml(name)),
         (
-            ".cargo/config.toml",
+            ".cargo/config.toml".to_owned(),
             "[build]\ntarget = \"wasm32-wasip2\"\n".to_owned(),
         ),
-        (".gitignore", "/target\n".to_owned()),
+        (".gitignore".to_owned(), "/target\n".to_owned()),
         (
-            "src/lib.rs",
+            "src/lib.rs".to_owned(),
             if args.http {
                 http_lib_rs(name)
             } else {
                 lib_rs(name)
             },
         ),
-        ("README.md", readme(name, args.http)),
-        ("faultgate-guest/Cargo.toml", GUEST_MANIFEST.to_owned()),
-        // In faultgate's repository the contract sits two levels up.
+        ("README.md".to_owned(), readme(name, args.http)),
         (
-            "faultgate-guest/src/lib.rs",
-            GUEST_LIB.replace("\"../../wit\"", "\"wit\""),
+            "faultgate-guest/Cargo.toml".to_owned(),
+            GUEST_MANIFEST.to_owned(),
         ),
-        ("faultgate-guest/src/http.rs", GUEST_HTTP.to_owned()),
-        ("faultgate-guest/wit/faultgate.wit", CONTRACT.to_owned()),
+        (
+            "faultgate-guest/wit/faultgate.wit".to_owned(),
+            CONTRACT.to_owned(),
+        ),
     ];
+    for (path, text) in GUEST_SOURCES {
+        // In faultgate's repository the contract sits two levels up.
+        files.push((
+            format!("faultgate-guest/{path}"),
+            text.replace("\"../../wit\"", "\"wit\""),
+        ));
+    }
     for (path, text) in files {
-        write(&root, path, &text)?;
+        write(&root, &path, &text)?;
     }
     println!(
         "created {root}\n\nbuild it:   cd {root} && cargo build --release\ncheck it:   faultgate plugin check {root}/target/wasm32-wasip2/release/{file}.wasm\nload it:    faultgate serve --plugin {root}/target/wasm32-wasip2/release/{file}.wasm\n            (or POST the .wasm to a running faultgate's /plugins)",

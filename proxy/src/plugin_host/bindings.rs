@@ -1,5 +1,5 @@
-//! Rust bindings for the worlds of `wit/faultgate.wit`: `tcp-plugin` and
-//! `http-plugin`. The HTTP world reuses the TCP world's shared types and
+//! Rust bindings for the worlds of `wit/faultgate.wit`: `tcp-plugin`,
+//! `http-plugin` and `postgres-plugin`. The other worlds reuse the TCP world's shared types and
 //! host interface, so a `Value` or `Step` is one type across both.
 
 mod tcp_world {
@@ -22,10 +22,26 @@ mod http_world {
     });
 }
 
+mod postgres_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "postgres-plugin",
+        exports: { default: async },
+        with: {
+            "faultgate:plugin/types": super::tcp_world::faultgate::plugin::types,
+            "faultgate:plugin/host": super::tcp_world::faultgate::plugin::host,
+        },
+    });
+}
+
 pub use http_world::exports::faultgate::plugin::http::{
     Action, Header, RequestHead, Response as PluginResponse, ResponseHead,
 };
 pub use http_world::{HttpPlugin, HttpPluginPre};
+pub use postgres_world::exports::faultgate::plugin::postgres::{
+    Action as PgAction, Message as PgMessage,
+};
+pub use postgres_world::{PostgresPlugin, PostgresPluginPre};
 pub use tcp_world::faultgate::plugin::host::{Host, Level};
 pub use tcp_world::faultgate::plugin::types::Host as TypesHost;
 pub use tcp_world::faultgate::plugin::types::{

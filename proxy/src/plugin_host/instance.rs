@@ -1,5 +1,6 @@
 //! Plugin instances: a [`Filter`] serves one direction of one connection
-//! (TCP plugins), an [`Exchange`] one HTTP request (HTTP plugins).
+//! (TCP plugins), a [`Session`] one direction of one Postgres session
+//! (Postgres plugins), an [`Exchange`] one HTTP request (HTTP plugins).
 
 use std::sync::Arc;
 
@@ -7,8 +8,8 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use super::bindings::{
-    Action, Attributes, Chunk, ConnInfo, Direction, HttpPlugin, RequestHead, ResponseHead, Step,
-    TcpPlugin,
+    Action, Attributes, Chunk, ConnInfo, Direction, HttpPlugin, PgAction, PgMessage,
+    PostgresPlugin, RequestHead, ResponseHead, Step, TcpPlugin,
 };
 use super::state::InstanceState;
 use super::{Bindings, Plugin, PluginError};
@@ -215,5 +216,104 @@ impl Exchange {
             .call_on_response(&mut self.store, self.handle, head)
             .await;
         result.map_err(|e| self.plugin.call_error("on-response", e))
+    }
+}
+
+/// A live Postgres fault instance for one direction of one connection.
+pub struct Session {
+    plugin: Arc<Plugin>,
+    store: Store<InstanceState>,
+    bindings: PostgresPlugin,
+    handle: ResourceAny,
+}
+
+impl Plugin {
+    /// Instantiates the plugin for one direction of a Postgres connection.
+    pub async fn open_session(
+        self: &Arc<Self>,
+        conn: &ConnContext,
+        attributes: &Attributes,
+    ) -> Result<Session, PluginError> {
+        let mut store = self
+            .host
+            .store(self.name.clone(), conn.id, conn.random_seed);
+        let Bindings::Postgres(bindings) = self.instantiate(&mut store, "open").await? else {
+            return Err(self.wrong_kind("a Postgres fault"));
+        };
+        let opened = bindings
+            .faultgate_plugin_postgres()
+            .session()
+            .call_open(&mut store, &conn.info(), attributes)
+            .await
+            .map_err(|e| self.call_error("open", e))?;
+        let handle = opened.map_err(|reason| PluginError::Refused {
+            plugin: self.name.to_string(),
+            reason,
+        })?;
+        Ok(Session {
+            plugin: self.clone(),
+            store,
+            bindings,
+            handle,
+        })
+    }
+}
+
+impl Session {
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    pub async fn on_open(&mut self) -> Result<Vec<PgAction>, PluginError> {
+        self.store
+            .set_epoch_deadline(self.plugin.host.deadline_ticks);
+        let result = self
+            .bindings
+            .faultgate_plugin_postgres()
+            .session()
+            .call_on_open(&mut self.store, self.handle)
+            .await;
+        result.map_err(|e| self.plugin.call_error("on-open", e))
+    }
+
+    /// Actions for one whole message. Its bytes are copied into the plugin
+    /// only when its description asks for them.
+    pub async fn on_message(
+        &mut self,
+        tag: u8,
+        message: &[u8],
+        arrived_us: u64,
+    ) -> Result<Vec<PgAction>, PluginError> {
+        self.store
+            .set_epoch_deadline(self.plugin.host.deadline_ticks);
+        let message = PgMessage {
+            tag,
+            len: message.len() as u32,
+            arrived_us,
+            bytes: self
+                .plugin
+                .description
+                .wants_bytes
+                .then(|| message.to_vec()),
+        };
+        let result = self
+            .bindings
+            .faultgate_plugin_postgres()
+            .session()
+            .call_on_message(&mut self.store, self.handle, &message)
+            .await;
+        result.map_err(|e| self.plugin.call_error("on-message", e))
+    }
+
+    pub async fn on_close(&mut self) -> Result<Vec<PgAction>, PluginError> {
+        self.store
+            .set_epoch_deadline(self.plugin.host.deadline_ticks);
+        let result = self
+            .bindings
+            .faultgate_plugin_postgres()
+            .session()
+            .call_on_close(&mut self.store, self.handle)
+            .await;
+        result.map_err(|e| self.plugin.call_error("on-close", e))
     }
 }

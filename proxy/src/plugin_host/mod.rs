@@ -26,12 +26,14 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 pub use bindings::{
-    Action, Attributes, ByteRange, Direction, Header, PluginResponse, RequestHead, ResponseHead,
-    Step, Value, ValueType,
+    Action, Attributes, ByteRange, Direction, Header, PgAction, PgMessage, PluginResponse,
+    RequestHead, ResponseHead, Step, Value, ValueType,
 };
-pub use instance::{ConnContext, Exchange, Filter};
+pub use instance::{ConnContext, Exchange, Filter, Session};
 
-use bindings::{HttpPlugin, HttpPluginPre, TcpPlugin, TcpPluginPre};
+use bindings::{
+    HttpPlugin, HttpPluginPre, PostgresPlugin, PostgresPluginPre, TcpPlugin, TcpPluginPre,
+};
 use state::InstanceState;
 
 /// How often the epoch advances. Call deadlines are counted in these ticks.
@@ -110,6 +112,8 @@ pub enum PluginKind {
     Tcp,
     /// Exports `faultgate:plugin/http`: works on proxies in `http` mode.
     Http,
+    /// Exports `faultgate:plugin/postgres`: works on proxies in `postgres` mode.
+    Postgres,
 }
 
 /// A plugin's self-description, in the control API's JSON shape.
@@ -145,12 +149,14 @@ pub struct Plugin {
 enum PluginPre {
     Tcp(TcpPluginPre<InstanceState>),
     Http(HttpPluginPre<InstanceState>),
+    Postgres(PostgresPluginPre<InstanceState>),
 }
 
 /// A plugin instance's exports, by world.
 enum Bindings {
     Tcp(TcpPlugin),
     Http(HttpPlugin),
+    Postgres(PostgresPlugin),
 }
 
 struct HostShared {
@@ -311,24 +317,25 @@ impl PluginHost {
             source_name: source_name.to_owned(),
             reason: format!(
                 "{e:#} (a plugin imports only faultgate:plugin/host and WASI, and exports \
-                 faultgate:plugin/meta and either faultgate:plugin/tcp or faultgate:plugin/http: \
+                 faultgate:plugin/meta and one of faultgate:plugin/tcp, /http or /postgres: \
                  see wit/faultgate.wit)"
             ),
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(contract)?;
-        let pre = match TcpPluginPre::new(instance_pre.clone()) {
-            Ok(pre) => PluginPre::Tcp(pre),
-            Err(tcp_error) => match HttpPluginPre::new(instance_pre) {
-                Ok(pre) => PluginPre::Http(pre),
-                // Say what is missing for the kind the plugin comes closest to.
-                Err(http_error) => {
-                    let exports_http = component
-                        .component_type()
-                        .exports(&self.shared.engine)
-                        .any(|(name, _)| name.starts_with("faultgate:plugin/http"));
-                    return Err(contract(if exports_http { http_error } else { tcp_error }));
-                }
-            },
+        // Which kind the plugin means to be, by what it exports; the bindings
+        // then check the rest and say what is missing.
+        let exports = |interface: &str| {
+            component
+                .component_type()
+                .exports(&self.shared.engine)
+                .any(|(name, _)| name.starts_with(&format!("faultgate:plugin/{interface}@")))
+        };
+        let pre = if exports("http") {
+            PluginPre::Http(HttpPluginPre::new(instance_pre).map_err(contract)?)
+        } else if exports("postgres") {
+            PluginPre::Postgres(PostgresPluginPre::new(instance_pre).map_err(contract)?)
+        } else {
+            PluginPre::Tcp(TcpPluginPre::new(instance_pre).map_err(contract)?)
         };
         let mut store = self.shared.store(source_name.into(), 0, 0);
         let bindings = pre.instantiate(&mut store).await.map_err(invalid)?;
@@ -336,6 +343,7 @@ impl PluginHost {
         let kind = match pre {
             PluginPre::Tcp(_) => PluginKind::Tcp,
             PluginPre::Http(_) => PluginKind::Http,
+            PluginPre::Postgres(_) => PluginKind::Postgres,
         };
         let description =
             convert_description(raw, kind).map_err(|reason| PluginError::BadDescription {
@@ -559,6 +567,7 @@ impl PluginPre {
         Ok(match self {
             Self::Tcp(pre) => Bindings::Tcp(pre.instantiate_async(store).await?),
             Self::Http(pre) => Bindings::Http(pre.instantiate_async(store).await?),
+            Self::Postgres(pre) => Bindings::Postgres(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -572,6 +581,7 @@ impl Bindings {
         match self {
             Self::Tcp(b) => b.faultgate_plugin_meta().call_describe(store).await,
             Self::Http(b) => b.faultgate_plugin_meta().call_describe(store).await,
+            Self::Postgres(b) => b.faultgate_plugin_meta().call_describe(store).await,
         }
     }
 
@@ -587,6 +597,11 @@ impl Bindings {
                     .await
             }
             Self::Http(b) => {
+                b.faultgate_plugin_meta()
+                    .call_validate(store, attributes)
+                    .await
+            }
+            Self::Postgres(b) => {
                 b.faultgate_plugin_meta()
                     .call_validate(store, attributes)
                     .await

@@ -13,7 +13,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::Stats;
-use super::pump::Pump;
+use super::postgres::{PostgresTls, StartupGate};
+use super::pump::{PgPump, Pump};
 use super::stream::{Endpoint, Stream};
 use super::upstream::Upstream;
 use crate::faults::Chain;
@@ -46,6 +47,11 @@ pub(crate) struct ConnShared {
 }
 
 impl ConnShared {
+    /// How the connection is ending, once something ended it.
+    pub fn ending(&self) -> Option<Ending> {
+        self.ending.get().copied()
+    }
+
     /// Ends the connection; the first reason given wins.
     pub fn end(&self, how: Ending) -> Ended {
         let _ = self.ending.set(how);
@@ -62,6 +68,8 @@ pub(super) struct ConnSetup {
     pub upstream: Arc<Upstream>,
     /// In `http` mode, the HTTP layer's way to the upstream.
     pub forwarder: Option<Forwarder>,
+    /// In `postgres` mode, what to do when a client asks for TLS.
+    pub postgres: Option<PostgresTls>,
     pub seed: u64,
     pub chain: watch::Receiver<Arc<Chain>>,
     pub cancel: CancellationToken,
@@ -159,7 +167,7 @@ async fn relay<U: Endpoint>(
         stream,
         random_seed: 0,
     };
-    let pump = |direction| {
+    let pump = |direction, pg| {
         Pump::new(
             direction,
             shared.clone(),
@@ -167,12 +175,20 @@ async fn relay<U: Endpoint>(
             setup.seed,
             setup.stats.clone(),
             setup.chain.clone(),
+            pg,
         )
+    };
+    let (pg_up, pg_down) = match setup.postgres {
+        Some(tls) => {
+            let (up, down) = PgPump::pair(StartupGate::new(tls));
+            (Some(up), Some(down))
+        }
+        None => (None, None),
     };
     let (mut client_read, mut client_write) = client.split();
     let (mut upstream_read, mut upstream_write) = upstream.split();
-    let mut up = pump(Direction::Upstream);
-    let mut down = pump(Direction::Downstream);
+    let mut up = pump(Direction::Upstream, pg_up);
+    let mut down = pump(Direction::Downstream, pg_down);
 
     // Each direction in its own task, so the two can use both cores.
     let upstream_task = tokio::spawn(async move {
@@ -186,8 +202,10 @@ async fn relay<U: Endpoint>(
 
     if up_result.is_err() || down_result.is_err() {
         let how = shared.ending.get().copied().unwrap_or(Ending::Close);
-        Stream::finish(client_read, client_write, how).await;
-        U::finish(upstream_read, upstream_write, how).await;
+        tokio::join!(
+            Stream::finish(client_read, client_write, how),
+            U::finish(upstream_read, upstream_write, how),
+        );
         tracing::debug!(proxy = %setup.proxy, conn = setup.id, ?how, "connection ended by the proxy");
     } else {
         tracing::debug!(proxy = %setup.proxy, conn = setup.id, "connection closed by its peers");

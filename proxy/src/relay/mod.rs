@@ -14,6 +14,7 @@
 //! the data path: it swaps the chain and returns.
 
 mod connection;
+pub mod postgres;
 mod pump;
 pub(crate) mod stream;
 mod upstream;
@@ -37,6 +38,7 @@ use crate::faults::Chain;
 use crate::http::Forwarder;
 use crate::tls::{self, Alpn, ListenerTls, TlsError, UpstreamTls};
 use connection::ConnSetup;
+use postgres::PostgresTls;
 
 /// A monotonically increasing number, as Prometheus counts.
 #[derive(Debug, Default)]
@@ -83,12 +85,16 @@ pub enum Mode {
     /// HTTP/1.1 (and HTTP/2 from clients): HTTP faults per request, and
     /// TCP faults on the client's bytes.
     Http,
+    /// The Postgres wire protocol: Postgres faults per message, and TCP
+    /// faults on the bytes.
+    Postgres,
 }
 
 /// The settings of a proxy that take work to check: files to read, an
 /// upstream to parse. Made by [`Endpoints::prepare`] before anything changes,
 /// so a bad one changes nothing.
 pub struct Endpoints {
+    postgres_tls: PostgresTls,
     upstream: Arc<Upstream>,
     upstream_tls: Option<UpstreamTls>,
     tls: Option<(ListenerTls, TlsAcceptor)>,
@@ -101,6 +107,8 @@ pub enum SettingsError {
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("postgres_tls is a setting of proxies in postgres mode (\"mode\": \"postgres\")")]
+    PostgresTlsOutsidePostgresMode,
 }
 
 impl Endpoints {
@@ -109,10 +117,14 @@ impl Endpoints {
         upstream: &str,
         upstream_tls: Option<UpstreamTls>,
         tls: Option<ListenerTls>,
+        postgres_tls: Option<PostgresTls>,
     ) -> Result<Self, SettingsError> {
+        if postgres_tls.is_some() && mode != Mode::Postgres {
+            return Err(SettingsError::PostgresTlsOutsidePostgresMode);
+        }
         let upstream = Arc::new(Upstream::parse(upstream, upstream_tls.as_ref())?);
         let alpn = match mode {
-            Mode::Tcp => Alpn::None,
+            Mode::Tcp | Mode::Postgres => Alpn::None,
             Mode::Http => Alpn::Http,
         };
         let tls = match tls {
@@ -123,6 +135,7 @@ impl Endpoints {
             None => None,
         };
         Ok(Self {
+            postgres_tls: postgres_tls.unwrap_or_default(),
             upstream,
             upstream_tls,
             tls,
@@ -226,6 +239,12 @@ impl Proxy {
 
     pub fn upstream_tls(&self) -> Option<UpstreamTls> {
         self.settings.lock().unwrap().endpoints.upstream_tls.clone()
+    }
+
+    /// In `postgres` mode, what is done when a client asks for TLS.
+    pub fn postgres_tls(&self) -> Option<PostgresTls> {
+        let settings = self.settings.lock().unwrap();
+        (self.mode == Mode::Postgres).then_some(settings.endpoints.postgres_tls)
     }
 
     pub fn enabled(&self) -> bool {
@@ -338,12 +357,14 @@ impl Proxy {
                     settings.forwarder.clone(),
                 )
             };
+            let postgres = self.postgres_tls();
             let setup = ConnSetup {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 proxy: self.name.clone(),
                 tls,
                 upstream,
                 forwarder,
+                postgres,
                 seed: self.seed,
                 chain: self.chain.subscribe(),
                 cancel: self.connections.lock().unwrap().child_token(),
@@ -356,7 +377,7 @@ impl Proxy {
 
 fn forwarder_for(mode: Mode, endpoints: &Endpoints) -> Option<Forwarder> {
     match mode {
-        Mode::Tcp => None,
+        Mode::Tcp | Mode::Postgres => None,
         Mode::Http => Some(Forwarder::new(endpoints.upstream.clone())),
     }
 }

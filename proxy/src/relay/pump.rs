@@ -16,6 +16,12 @@
 //!   replaced, its pending steps are abandoned and the part of the chunk it
 //!   had not passed on is written at once: nothing is lost or reordered
 //!   unless a fault asked for it.
+//!
+//! In `postgres` mode the pump also knows the protocol (see
+//! [`super::postgres`]): the client's side passes through the startup gate
+//! first; each Postgres fault gets whole messages, reassembled from whatever
+//! pieces reach it; and replies a fault sends back to the other peer arrive
+//! through the other pump, which writes them only between two messages.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,14 +29,21 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::Stats;
 use super::connection::{ConnShared, Ended, Ending};
+use super::postgres::{Boundaries, Framer, Malformed, PgShared, StartupGate};
 use super::stream::Source;
 use crate::clock;
 use crate::faults::{Chain, Fault};
-use crate::plugin_host::{ConnContext, Direction, Filter, PluginError, PluginKind, Step};
+use crate::plugin_host::{
+    ConnContext, Direction, Filter, PgAction, PluginError, PluginKind, Session, Step,
+};
+
+/// How long replies still queued for a peer may take to go out when a
+/// fault closes the connection.
+const REPLY_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How much may be read ahead of the chunk being worked on. Past this the
 /// pump stops reading, and TCP flow control pushes back on the sender.
@@ -52,12 +65,129 @@ pub(super) struct Pump {
     queued_bytes: usize,
     eof_read: bool,
     closing: bool,
+    /// In `postgres` mode: the protocol's state for this direction.
+    pg: Option<PgPump>,
+}
+
+/// One direction of a `postgres` connection.
+pub(crate) struct PgPump {
+    shared: Arc<PgShared>,
+    /// The client's side only: the startup handshake, ahead of every fault.
+    gate: Option<StartupGate>,
+    /// Message boundaries of what this pump has written.
+    written: Boundaries,
+    /// Replies for the peer this pump reads from, sent to the other pump.
+    replies_out: mpsc::UnboundedSender<Reply>,
+    /// Replies from the other pump, for the peer this pump writes to.
+    replies_in: mpsc::UnboundedReceiver<Reply>,
+    /// The next reply, waiting for its turn.
+    held: Option<Reply>,
+}
+
+/// Bytes a fault sends back to the peer its message came from.
+///
+/// Clients pipeline: a reply to the client must not overtake the server's
+/// answers to what the client sent before it, or the client pairs answers
+/// with the wrong requests. So a reply waits until the client has been
+/// given as many ReadyForQuery messages as it had sent sync points (Query,
+/// Sync) to the server when the reply was made.
+pub(crate) struct Reply {
+    after_ready: u64,
+    bytes: Bytes,
+    /// End the connection (FIN) once this reply is out: a fault that
+    /// answers and closes wants its answer seen in its turn.
+    close_after: bool,
+}
+
+impl PgPump {
+    /// Sends `bytes` back to the peer this pump reads from.
+    fn reply(&self, bytes: Bytes) {
+        // Replies to the client (made on the client's side) wait for the
+        // server's answers to the sync points already sent; replies to the
+        // server wait for nothing.
+        let after_ready = if self.gate.is_some() {
+            self.shared.syncs_sent()
+        } else {
+            0
+        };
+        let _ = self.replies_out.send(Reply {
+            after_ready,
+            bytes,
+            close_after: false,
+        });
+    }
+
+    /// Asks the other pump to end the connection once the replies sent
+    /// before this are out. Only the client's side needs to: its replies
+    /// wait for the server's answers.
+    fn close_after_replies(&self) -> bool {
+        if self.gate.is_none() || self.shared.opaque() {
+            return false;
+        }
+        let _ = self.replies_out.send(Reply {
+            after_ready: self.shared.syncs_sent(),
+            bytes: Bytes::new(),
+            close_after: true,
+        });
+        true
+    }
+
+    /// The two directions of one connection, wired to each other.
+    pub(super) fn pair(gate: StartupGate) -> (Self, Self) {
+        let shared = Arc::new(PgShared::default());
+        let (to_client, from_server_side) = mpsc::unbounded_channel();
+        let (to_server, from_client_side) = mpsc::unbounded_channel();
+        let upstream = Self {
+            shared: shared.clone(),
+            gate: Some(gate),
+            written: Boundaries::new(true),
+            replies_out: to_client,
+            replies_in: from_client_side,
+            held: None,
+        };
+        let downstream = Self {
+            shared,
+            gate: None,
+            written: Boundaries::new(false),
+            replies_out: to_server,
+            replies_in: from_server_side,
+            held: None,
+        };
+        (upstream, downstream)
+    }
 }
 
 struct Stage {
     fault: Arc<Fault>,
     /// `None` when the fault's toxicity roll left this connection alone.
-    filter: Option<Filter>,
+    instance: Option<Instance>,
+}
+
+/// A fault's plugin instance on this direction.
+enum Instance {
+    Tcp(Filter),
+    /// With the messages it has been given only in part.
+    Postgres(Session, Framer),
+}
+
+/// What a frame still has to do: a TCP step, or a Postgres reply.
+enum Op {
+    Step(Step),
+    Reply(Bytes),
+}
+
+fn tcp_ops(steps: Vec<Step>) -> VecDeque<Op> {
+    steps.into_iter().map(Op::Step).collect()
+}
+
+fn pg_ops(actions: Vec<PgAction>) -> VecDeque<Op> {
+    actions
+        .into_iter()
+        .map(|action| match action {
+            PgAction::Step(step) => Op::Step(step),
+            PgAction::Reply(bytes) => Op::Reply(bytes.into()),
+        })
+        .collect()
 }
 
 enum Pending {
@@ -71,13 +201,15 @@ enum FrameKind {
     Data,
     /// Steps from `on-open` or `on-close`; what they write goes to the socket.
     Host,
+    /// A Postgres fault has whole messages waiting in its framer.
+    Framing,
 }
 
 struct Frame {
     fault_id: u64,
     kind: FrameKind,
     data: Bytes,
-    steps: VecDeque<Step>,
+    steps: VecDeque<Op>,
     /// When the next step may run: starts at arrival, `sleep` moves it on.
     cursor: Instant,
     /// End of the furthest byte passed on, for abandoning the frame.
@@ -102,6 +234,7 @@ impl Pump {
         seed: u64,
         stats: Arc<Stats>,
         chain: watch::Receiver<Arc<Chain>>,
+        pg: Option<PgPump>,
     ) -> Self {
         Self {
             direction,
@@ -116,6 +249,7 @@ impl Pump {
             queued_bytes: 0,
             eof_read: false,
             closing: false,
+            pg,
         }
     }
 
@@ -138,9 +272,21 @@ impl Pump {
                 Wait::Until(at) => Some(tokio::time::Instant::from_std(at)),
                 _ => None,
             };
+            self.deliver_replies(writer).await?;
+            let can_take_reply = self.pg.as_ref().is_some_and(|pg| pg.held.is_none());
             tokio::select! {
                 biased;
-                _ = self.conn.cancel.cancelled() => return Err(Ended),
+                _ = self.conn.cancel.cancelled() => {
+                    if self.conn.ending() == Some(Ending::Close) {
+                        self.flush_replies(writer).await;
+                    }
+                    return Err(Ended);
+                }
+                reply = next_reply(&mut self.pg), if can_take_reply => {
+                    if let Some(pg) = &mut self.pg {
+                        pg.held = Some(reply);
+                    }
+                }
                 changed = self.chain.changed() => match changed {
                     Ok(()) => self.sync_chain(writer).await?,
                     // The proxy was deleted; it is closing its connections.
@@ -152,13 +298,103 @@ impl Pump {
                     if data.is_empty() {
                         self.eof_read = true;
                         self.queue.push_back(Pending::Eof);
-                    } else {
+                    } else if let Some(data) = self.through_gate(data)? {
                         self.queued_bytes += data.len();
                         self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
                     }
                 }
             }
         }
+    }
+
+    /// In `postgres` mode, the client's bytes pass the startup gate first:
+    /// TLS requests are answered there. Returns what goes on to the faults.
+    fn through_gate(&mut self, data: Bytes) -> Result<Option<Bytes>, Ended> {
+        let Some(pg) = &mut self.pg else {
+            return Ok(Some(data));
+        };
+        let Some(gate) = &mut pg.gate else {
+            return Ok(Some(data));
+        };
+        match gate.take(data, &pg.shared) {
+            Ok(gated) => {
+                if !gated.answer.is_empty() {
+                    pg.reply(gated.answer.into());
+                }
+                Ok(gated.forward.filter(|f| !f.is_empty()))
+            }
+            Err(malformed) => Err(self.malformed(malformed)),
+        }
+    }
+
+    /// Writes the replies whose turn has come: between two whole messages,
+    /// after the answers to what was sent before them.
+    async fn deliver_replies<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+    ) -> Result<(), Ended> {
+        loop {
+            let Some(pg) = &mut self.pg else {
+                return Ok(());
+            };
+            if pg.held.is_none() {
+                pg.held = pg.replies_in.try_recv().ok();
+            }
+            let due = match &pg.held {
+                Some(reply) => {
+                    // Only replies to the client wait for the server's answers.
+                    let ready = if pg.gate.is_some() {
+                        u64::MAX
+                    } else {
+                        pg.shared.readies_delivered()
+                    };
+                    self.frames.is_empty() && pg.written.at_boundary() && reply.after_ready <= ready
+                }
+                None => false,
+            };
+            if !due {
+                return Ok(());
+            }
+            let reply = pg.held.take().expect("checked above");
+            // Written as is: a reply is whole messages, and it answers no
+            // sync point the server saw, so it is not counted.
+            tokio::select! {
+                biased;
+                _ = self.conn.cancel.cancelled() => return Err(Ended),
+                written = writer.write_all(&reply.bytes) => written.map_err(|e| self.io_failed(e))?,
+            }
+            if reply.close_after {
+                return Err(self.conn.end(Ending::Close));
+            }
+        }
+    }
+
+    /// Writes the replies still queued for this pump's peer, briefly: a fault
+    /// that sends an error and closes wants the error seen.
+    async fn flush_replies<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) {
+        let Some(pg) = &mut self.pg else { return };
+        let mut replies: Vec<Bytes> = pg.held.take().map(|r| r.bytes).into_iter().collect();
+        while let Ok(reply) = pg.replies_in.try_recv() {
+            replies.push(reply.bytes);
+        }
+        let flush = async {
+            for reply in replies {
+                if writer.write_all(&reply).await.is_err() {
+                    return;
+                }
+            }
+            let _ = writer.flush().await;
+        };
+        let _ = tokio::time::timeout(REPLY_FLUSH_TIMEOUT, flush).await;
+    }
+
+    fn malformed(&self, malformed: Malformed) -> Ended {
+        let side = match self.direction {
+            Direction::Upstream => "the client",
+            Direction::Downstream => "the server",
+        };
+        tracing::warn!(proxy = %self.context.proxy, conn = self.context.id, "{malformed} from {side}; closing the connection");
+        self.conn.end(Ending::Close)
     }
 
     /// Runs every step that can run now; says what to wait for next.
@@ -179,12 +415,26 @@ impl Pump {
                     None => return Ok(Wait::Idle),
                 }
             };
+            if top.kind == FrameKind::Framing {
+                let fault_id = top.fault_id;
+                self.next_message(fault_id).await?;
+                continue;
+            }
             if top.cursor > Instant::now() {
                 return Ok(Wait::Until(top.cursor));
             }
-            let Some(step) = top.steps.pop_front() else {
-                self.frames.pop();
-                continue;
+            let step = match top.steps.pop_front() {
+                None => {
+                    self.frames.pop();
+                    continue;
+                }
+                Some(Op::Reply(bytes)) => {
+                    if let Some(pg) = &self.pg {
+                        pg.reply(bytes);
+                    }
+                    continue;
+                }
+                Some(Op::Step(step)) => step,
             };
             let piece = match step {
                 Step::Forward(range) => {
@@ -211,10 +461,18 @@ impl Pump {
                     continue;
                 }
                 Step::Hold => {
-                    top.steps.push_front(Step::Hold);
+                    top.steps.push_front(Op::Step(Step::Hold));
                     return Ok(Wait::Hold);
                 }
-                Step::Close => return Err(self.conn.end(Ending::Close)),
+                Step::Close => {
+                    // In `postgres` mode the client's side lets the other
+                    // pump close, after the replies queued there; this pump
+                    // stops now.
+                    if self.pg.as_ref().is_some_and(PgPump::close_after_replies) {
+                        return Err(Ended);
+                    }
+                    return Err(self.conn.end(Ending::Close));
+                }
                 Step::Reset => return Err(self.conn.end(Ending::Reset)),
             };
             let (at, host_frame, fault_id) =
@@ -236,27 +494,90 @@ impl Pump {
         if piece.is_empty() {
             return Ok(());
         }
-        while stage < self.stages.len() && self.stages[stage].filter.is_none() {
+        let opaque = self.pg.as_ref().is_some_and(|pg| pg.shared.opaque());
+        while stage < self.stages.len()
+            && match &self.stages[stage].instance {
+                None => true,
+                // Postgres faults do not see a connection relayed opaquely.
+                Some(Instance::Postgres(..)) => opaque,
+                Some(Instance::Tcp(_)) => false,
+            }
+        {
             stage += 1;
         }
         let Some(Stage {
             fault,
-            filter: Some(filter),
+            instance: Some(instance),
         }) = self.stages.get_mut(stage)
         else {
             return self.write(writer, &piece).await;
         };
         let fault_id = fault.id;
-        let steps = match filter.on_data(&piece, clock::micros(at)).await {
-            Ok(steps) => steps,
+        match instance {
+            Instance::Tcp(filter) => {
+                let steps = match filter.on_data(&piece, clock::micros(at)).await {
+                    Ok(steps) => steps,
+                    Err(e) => return Err(self.plugin_failed(e)),
+                };
+                self.frames.push(Frame {
+                    fault_id,
+                    kind: FrameKind::Data,
+                    data: piece,
+                    steps: tcp_ops(steps),
+                    cursor: at,
+                    passed: 0,
+                });
+            }
+            Instance::Postgres(_, framer) => {
+                // The fault gets whole messages: collect, then hand them
+                // over one at a time (see `next_message`).
+                framer.push(&piece, at);
+                self.frames.push(Frame {
+                    fault_id,
+                    kind: FrameKind::Framing,
+                    data: Bytes::new(),
+                    steps: VecDeque::new(),
+                    cursor: at,
+                    passed: 0,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The Postgres fault `fault_id` takes its next whole message, if one is
+    /// in; its actions become a frame. With none left, its framing frame goes.
+    async fn next_message(&mut self, fault_id: u64) -> Result<(), Ended> {
+        let stage = self.stages.iter_mut().find(|s| s.fault.id == fault_id);
+        let Some(Stage {
+            instance: Some(Instance::Postgres(session, framer)),
+            ..
+        }) = stage
+        else {
+            self.frames.pop();
+            return Ok(());
+        };
+        let framed = match framer.pop() {
+            Ok(Some(framed)) => framed,
+            Ok(None) => {
+                self.frames.pop();
+                return Ok(());
+            }
+            Err(malformed) => return Err(self.malformed(malformed)),
+        };
+        let actions = match session
+            .on_message(framed.tag, &framed.bytes, clock::micros(framed.arrived))
+            .await
+        {
+            Ok(actions) => actions,
             Err(e) => return Err(self.plugin_failed(e)),
         };
         self.frames.push(Frame {
             fault_id,
             kind: FrameKind::Data,
-            data: piece,
-            steps: steps.into(),
-            cursor: at,
+            data: framed.bytes,
+            steps: pg_ops(actions),
+            cursor: framed.arrived,
             passed: 0,
         });
         Ok(())
@@ -278,6 +599,17 @@ impl Pump {
         writer: &mut W,
         data: &[u8],
     ) -> Result<(), Ended> {
+        if let Some(pg) = &mut self.pg
+            && !pg.shared.opaque()
+        {
+            let client_side = pg.gate.is_some();
+            pg.written.observe(data, |tag| match (client_side, tag) {
+                // The startup packet is answered by a ReadyForQuery too.
+                (true, 0 | b'Q' | b'S') => pg.shared.sync_sent(),
+                (false, b'Z') => pg.shared.ready_delivered(),
+                _ => {}
+            });
+        }
         tokio::select! {
             biased;
             _ = self.conn.cancel.cancelled() => Err(Ended),
@@ -291,7 +623,7 @@ impl Pump {
         let wanted: Vec<Arc<Fault>> = chain
             .faults
             .iter()
-            .filter(|f| f.stream == self.direction && f.plugin.kind() == PluginKind::Tcp)
+            .filter(|f| f.stream == self.direction && self.runs(f.plugin.kind()))
             .cloned()
             .collect();
         let gone = |id: u64| !wanted.iter().any(|f| f.id == id);
@@ -306,6 +638,17 @@ impl Pump {
                 }
             }
         }
+        // A Postgres fault that goes may hold messages it had not been given
+        // yet; they came after everything above.
+        let mut leftovers = Vec::new();
+        for stage in self.stages.iter_mut().filter(|s| gone(s.fault.id)) {
+            if let Some(Instance::Postgres(_, framer)) = &mut stage.instance {
+                leftovers.push(framer.take_rest());
+            }
+        }
+        for rest in leftovers {
+            self.write(writer, &rest).await?;
+        }
 
         let mut old = std::mem::take(&mut self.stages);
         let mut fresh = Vec::new();
@@ -316,7 +659,7 @@ impl Pump {
                 let kept = old.swap_remove(i);
                 self.stages.push(Stage {
                     fault,
-                    filter: kept.filter,
+                    instance: kept.instance,
                 });
                 continue;
             }
@@ -324,21 +667,17 @@ impl Pump {
                 Direction::Upstream => 1,
                 Direction::Downstream => 2,
             };
-            let filter = match fault.roll(self.seed, self.context.id, direction) {
+            let instance = match fault.roll(self.seed, self.context.id, direction) {
                 Some(random_seed) => {
                     let context = ConnContext {
                         random_seed,
                         ..self.context.clone()
                     };
-                    match fault
-                        .plugin
-                        .open(&context, &fault.contract_attributes)
-                        .await
-                    {
-                        Ok(filter) => {
+                    match Instance::make(&fault, &context).await {
+                        Ok(instance) => {
                             self.stats.plugin_instances.inc();
                             self.stats.faults_injected.inc();
-                            Some(filter)
+                            Some(instance)
                         }
                         Err(e) => return Err(self.plugin_failed(e)),
                     }
@@ -346,7 +685,7 @@ impl Pump {
                 None => None,
             };
             fresh.push(self.stages.len());
-            self.stages.push(Stage { fault, filter });
+            self.stages.push(Stage { fault, instance });
         }
 
         // New faults run their on-open steps first, in chain order.
@@ -354,20 +693,30 @@ impl Pump {
         for i in fresh {
             let Stage {
                 fault,
-                filter: Some(filter),
+                instance: Some(instance),
             } = &mut self.stages[i]
             else {
                 continue;
             };
             let fault_id = fault.id;
-            match filter.on_open().await {
-                Ok(steps) if steps.is_empty() => {}
-                Ok(steps) => opening.push(host_frame(fault_id, steps)),
+            match instance.on_open().await {
+                Ok(ops) if ops.is_empty() => {}
+                Ok(ops) => opening.push(host_frame(fault_id, ops)),
                 Err(e) => return Err(self.plugin_failed(e)),
             }
         }
         self.frames.extend(opening.into_iter().rev());
         Ok(())
+    }
+
+    /// Which kinds of fault this pump runs: TCP faults always, Postgres
+    /// faults in `postgres` mode. (HTTP faults run in the HTTP layer.)
+    fn runs(&self, kind: PluginKind) -> bool {
+        match kind {
+            PluginKind::Tcp => true,
+            PluginKind::Postgres => self.pg.is_some(),
+            PluginKind::Http => false,
+        }
     }
 
     /// The sender finished: let every fault have its say before the end of
@@ -376,12 +725,12 @@ impl Pump {
         self.closing = true;
         let mut closing = Vec::new();
         for stage in &mut self.stages {
-            let Some(filter) = &mut stage.filter else {
+            let Some(instance) = &mut stage.instance else {
                 continue;
             };
-            match filter.on_close().await {
-                Ok(steps) if steps.is_empty() => {}
-                Ok(steps) => closing.push(host_frame(stage.fault.id, steps)),
+            match instance.on_close().await {
+                Ok(ops) if ops.is_empty() => {}
+                Ok(ops) => closing.push(host_frame(stage.fault.id, ops)),
                 Err(e) => return Err(self.plugin_failed(e)),
             }
         }
@@ -419,12 +768,51 @@ impl Pump {
     }
 }
 
-fn host_frame(fault_id: u64, steps: Vec<Step>) -> Frame {
+impl Instance {
+    async fn make(fault: &Fault, context: &ConnContext) -> Result<Self, PluginError> {
+        let attributes = &fault.contract_attributes;
+        Ok(match fault.plugin.kind() {
+            PluginKind::Postgres => Self::Postgres(
+                fault.plugin.open_session(context, attributes).await?,
+                Framer::new(context.stream == Direction::Upstream),
+            ),
+            _ => Self::Tcp(fault.plugin.open(context, attributes).await?),
+        })
+    }
+
+    async fn on_open(&mut self) -> Result<VecDeque<Op>, PluginError> {
+        Ok(match self {
+            Self::Tcp(filter) => tcp_ops(filter.on_open().await?),
+            Self::Postgres(session, _) => pg_ops(session.on_open().await?),
+        })
+    }
+
+    async fn on_close(&mut self) -> Result<VecDeque<Op>, PluginError> {
+        Ok(match self {
+            Self::Tcp(filter) => tcp_ops(filter.on_close().await?),
+            Self::Postgres(session, _) => pg_ops(session.on_close().await?),
+        })
+    }
+}
+
+/// The next reply for this pump's peer; never, outside `postgres` mode.
+async fn next_reply(pg: &mut Option<PgPump>) -> Reply {
+    match pg {
+        Some(pg) => match pg.replies_in.recv().await {
+            Some(reply) => reply,
+            // The other pump is gone; so is the connection, shortly.
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+fn host_frame(fault_id: u64, steps: VecDeque<Op>) -> Frame {
     Frame {
         fault_id,
         kind: FrameKind::Host,
         data: Bytes::new(),
-        steps: steps.into(),
+        steps,
         cursor: Instant::now(),
         passed: 0,
     }

@@ -25,6 +25,10 @@ const TCP_READ_SIZE: usize = 256 * 1024;
 /// at most 16 KiB of data).
 const BUFFERED_READ_SIZE: usize = 16 * 1024;
 
+/// How long a connection being closed is read from (and what arrives
+/// thrown away) so that closing it sends FIN rather than RST.
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
+
 /// A byte stream to a peer.
 pub enum Stream {
     Plain(TcpStream),
@@ -164,6 +168,14 @@ impl Endpoint for Stream {
             }
             Ending::Close => {
                 let _ = stream.shutdown().await;
+                // Closing a socket with unread data makes the kernel send
+                // RST, and the peer may then lose what was just sent (an
+                // error message, say). Read what is still coming, briefly.
+                let linger = async {
+                    let mut sink = [0u8; 4096];
+                    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                };
+                let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
             }
         }
     }

@@ -165,3 +165,57 @@ pub async fn connect(port: u16) -> Result<Client, tokio_postgres::Error> {
     });
     Ok(client)
 }
+
+/// A client on 127.0.0.1:`port` whose notifications (channel, payload)
+/// arrive on the receiver.
+pub async fn listener(
+    port: u16,
+) -> (
+    Client,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    let (client, mut connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = notes_tx.send((n.channel().to_owned(), n.payload().to_owned()));
+            }
+        }
+    });
+    (client, notes)
+}
+
+/// Runs psql against 127.0.0.1:`port` with `args`; returns its exit status
+/// success, stdout and stderr.
+pub async fn psql(port: u16, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new("psql");
+    command
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-X",
+        ])
+        .args(["-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .envs(env.iter().copied());
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("running psql");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

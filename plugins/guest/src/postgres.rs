@@ -1,0 +1,252 @@
+//! Postgres faults: plugins for proxies in `postgres` mode.
+//!
+//! The host frames the wire protocol; a Postgres fault sees whole messages
+//! of one direction (`conn.stream`: `upstream` is the client's, `downstream`
+//! the server's) and answers with [`PgAction`]s: TCP steps applied to the
+//! message, or a reply to the peer the message came from.
+//!
+//! ```ignore
+//! use faultgate_guest::postgres::{Message, PgAction, PgFault, error_response, ready_for_query};
+//! use faultgate_guest::{Attrs, ConnInfo, Description, Step};
+//!
+//! /// Answers every simple query with a serialization failure.
+//! struct AlwaysConflict;
+//!
+//! impl PgFault for AlwaysConflict {
+//!     fn describe() -> Description {
+//!         Description::new("always-conflict", "Every query fails with 40001").wants_bytes()
+//!     }
+//!     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {
+//!         Ok(AlwaysConflict)
+//!     }
+//!     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
+//!         if message.tag != b'Q' {
+//!             return vec![PgAction::forward_all(&message)];
+//!         }
+//!         let mut answer = error_response("ERROR", "40001", "could not serialize access");
+//!         answer.extend(ready_for_query(b'I'));
+//!         // `drop` ends the message's actions, so it comes last.
+//!         vec![PgAction::Reply(answer), PgAction::Step(Step::Drop)]
+//!     }
+//! }
+//!
+//! faultgate_guest::export_postgres_fault!(AlwaysConflict);
+//! ```
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use crate::bindings::exports::faultgate::plugin::meta;
+use crate::postgres_bindings::exports::faultgate::plugin::postgres as wit_pg;
+use crate::{Attrs, ConnInfo, Description, Step, Value, step, validate_with};
+
+pub use crate::postgres_bindings::exports::faultgate::plugin::postgres::{
+    Action as PgAction, Message,
+};
+
+/// A Postgres fault: one value per connection and direction it applies to.
+pub trait PgFault: Sized + 'static {
+    /// Name (the toxic `type`), summary and attributes.
+    fn describe() -> Description;
+
+    /// Makes the fault for one connection direction, or says which
+    /// attribute is wrong.
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
+
+    /// Actions before any message of this direction, or at once on a
+    /// connection already open when the fault is attached.
+    fn on_open(&mut self) -> Vec<PgAction> {
+        Vec::new()
+    }
+
+    /// Actions for one message.
+    fn on_message(&mut self, message: Message) -> Vec<PgAction>;
+
+    /// Actions when the sender has finished.
+    fn on_close(&mut self) -> Vec<PgAction> {
+        Vec::new()
+    }
+}
+
+impl PgAction {
+    /// Pass the whole message on.
+    pub fn forward_all(message: &Message) -> Self {
+        Self::Step(step::forward_all(message.len))
+    }
+}
+
+impl Message {
+    /// The body: what follows the type byte and length (for the startup
+    /// packet, what follows the length).
+    pub fn body(&self) -> &[u8] {
+        let bytes = self.bytes.as_deref().unwrap_or_default();
+        let header = if self.tag == 0 { 4 } else { 5 };
+        bytes.get(header..).unwrap_or_default()
+    }
+
+    /// The SQL of a simple query ('Q') or of a statement being prepared
+    /// ('P'); `None` for other messages or without `wants-bytes`.
+    pub fn sql(&self) -> Option<String> {
+        let body = self.body();
+        let text = match self.tag {
+            b'Q' => body,
+            // Parse: statement name, then the query, both NUL-terminated.
+            b'P' => {
+                let name_end = body.iter().position(|b| *b == 0)?;
+                &body[name_end + 1..]
+            }
+            _ => return None,
+        };
+        let end = text.iter().position(|b| *b == 0).unwrap_or(text.len());
+        Some(String::from_utf8_lossy(&text[..end]).into_owned())
+    }
+
+    /// The channel of a NotificationResponse ('A').
+    pub fn notification_channel(&self) -> Option<String> {
+        if self.tag != b'A' {
+            return None;
+        }
+        let text = self.body().get(4..)?;
+        let end = text.iter().position(|b| *b == 0)?;
+        Some(String::from_utf8_lossy(&text[..end]).into_owned())
+    }
+}
+
+/// One protocol message: type byte, length, body.
+pub fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(tag);
+    out.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// An ErrorResponse as Postgres sends it: severity (e.g. "FATAL",
+/// "ERROR"), SQLSTATE code and message.
+pub fn error_response(severity: &str, code: &str, text: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', code),
+        (b'M', text),
+    ] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    message(b'E', &body)
+}
+
+/// ReadyForQuery with a transaction status: b'I' idle, b'T' in a
+/// transaction, b'E' in a failed transaction.
+pub fn ready_for_query(status: u8) -> Vec<u8> {
+    message(b'Z', &[status])
+}
+
+/// Checks a SQLSTATE: five digits or upper-case letters.
+pub fn check_sqlstate(name: &str, code: &str) -> Result<(), String> {
+    if code.len() == 5
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: expected a SQLSTATE (five digits or capital letters, e.g. \"40001\"), got {code:?}"
+        ))
+    }
+}
+
+/// Which statements a fault applies to, from its `sql_regex` attribute
+/// (empty: every statement).
+#[derive(Debug, Clone)]
+pub struct SqlMatch(Option<regex_lite::Regex>);
+
+impl SqlMatch {
+    pub fn attribute() -> crate::AttributeSpec {
+        crate::attribute::text(
+            "sql_regex",
+            "",
+            "only statements whose SQL matches this regular expression (empty: every one)",
+        )
+    }
+
+    pub fn from_attrs(attrs: &Attrs) -> Result<Self, String> {
+        let pattern = attrs.text("sql_regex", "")?;
+        if pattern.is_empty() {
+            return Ok(Self(None));
+        }
+        regex_lite::Regex::new(&pattern)
+            .map(|r| Self(Some(r)))
+            .map_err(|e| format!("sql_regex: not a valid regular expression: {e}"))
+    }
+
+    /// Whether `message` is a query or a Parse whose SQL matches.
+    pub fn matches(&self, message: &Message) -> bool {
+        message
+            .sql()
+            .is_some_and(|sql| self.0.as_ref().is_none_or(|r| r.is_match(&sql)))
+    }
+}
+
+/// `Step` values as actions.
+impl From<Step> for PgAction {
+    fn from(step: Step) -> Self {
+        Self::Step(step)
+    }
+}
+
+/// Ties a [`PgFault`] to the generated export traits.
+#[doc(hidden)]
+pub struct PgPlugin<F>(PhantomData<F>);
+
+#[doc(hidden)]
+pub struct PgInstance<F>(RefCell<F>);
+
+impl<F: PgFault> meta::Guest for PgPlugin<F> {
+    fn describe() -> Description {
+        F::describe()
+    }
+
+    fn validate(attributes: Vec<(String, Value)>) -> Result<(), String> {
+        validate_with(&F::describe(), attributes, F::new)
+    }
+}
+
+impl<F: PgFault> wit_pg::Guest for PgPlugin<F> {
+    type Session = PgInstance<F>;
+}
+
+impl<F: PgFault> wit_pg::GuestSession for PgInstance<F> {
+    fn open(conn: ConnInfo, attributes: Vec<(String, Value)>) -> Result<wit_pg::Session, String> {
+        let attrs = Attrs::new(attributes, &F::describe())?;
+        let fault = F::new(&conn, &attrs)?;
+        Ok(wit_pg::Session::new(PgInstance(RefCell::new(fault))))
+    }
+
+    fn on_open(&self) -> Vec<PgAction> {
+        self.0.borrow_mut().on_open()
+    }
+
+    fn on_message(&self, message: Message) -> Vec<PgAction> {
+        self.0.borrow_mut().on_message(message)
+    }
+
+    fn on_close(&self) -> Vec<PgAction> {
+        self.0.borrow_mut().on_close()
+    }
+}
+
+/// Exports a [`PgFault`] type as the plugin's implementation of the
+/// contract's `postgres-plugin` world. Use it once, in the crate's `lib.rs`.
+#[macro_export]
+macro_rules! export_postgres_fault {
+    ($fault:ty) => {
+        type __FaultgateExportedPgPlugin = $crate::postgres::PgPlugin<$fault>;
+        $crate::bindings::export!(__FaultgateExportedPgPlugin with_types_in $crate::bindings);
+        $crate::postgres_bindings::export!(__FaultgateExportedPgPlugin with_types_in $crate::postgres_bindings);
+    };
+}

@@ -1,0 +1,441 @@
+//! `postgres` mode against a real Postgres, with real clients (psql and
+//! tokio-postgres): the protocol passes untouched with no fault, and the
+//! Postgres faults fail the database the way a real Postgres fails.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::faultgate::Faultgate;
+use support::postgres::{Postgres, connect, listener, psql};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::error::SqlState;
+
+/// A Postgres, a faultgate, and a postgres-mode proxy "pg" in front of it;
+/// returns the proxy's port.
+async fn setup() -> (Postgres, Faultgate, u16) {
+    let pg = Postgres::start().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg
+        .proxy_with(json!({ "name": "pg", "mode": "postgres", "upstream": format!("127.0.0.1:{}", pg.port) }))
+        .await;
+    (pg, fg, listen.port())
+}
+
+fn code(error: &tokio_postgres::Error) -> Option<&SqlState> {
+    error.as_db_error().map(|e| e.code())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_fault_simple_extended_and_listen_notify_pass() {
+    let (pg, fg, port) = setup().await;
+    let client = connect(port).await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    // The extended protocol: Parse, Bind, Execute, Sync, with parameters.
+    let insert = client
+        .prepare("INSERT INTO t VALUES ($1, $2)")
+        .await
+        .unwrap();
+    for i in 0..50 {
+        client
+            .execute(&insert, &[&i, &format!("row {i}")])
+            .await
+            .unwrap();
+    }
+    let row = client
+        .query_one("SELECT count(*), max(name) FROM t WHERE id >= $1", &[&10])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 40);
+    assert_eq!(row.get::<_, String>(1), "row 49");
+
+    let (listening, mut notes) = listener(port).await;
+    listening.batch_execute("LISTEN changes").await.unwrap();
+    pg.direct()
+        .await
+        .batch_execute("NOTIFY changes, 'one'")
+        .await
+        .unwrap();
+    let note = tokio::time::timeout(Duration::from_secs(5), notes.recv())
+        .await
+        .expect("no notification through the proxy");
+    assert_eq!(note, Some(("changes".to_owned(), "one".to_owned())));
+
+    // A client that asks for TLS is told no, and goes on in plain text...
+    let (ok, out, err) = psql(port, &[("PGSSLMODE", "prefer")], &["-Atc", "SELECT 6*7"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "42");
+    // ...and one that insists gives up, saying why.
+    let (ok, _, err) = psql(port, &[("PGSSLMODE", "require")], &["-c", "SELECT 1"]).await;
+    assert!(!ok);
+    assert!(err.contains("does not support SSL"), "{err}");
+    assert_eq!(fg.metric("faultgate_plugin_failures_total", "pg").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_in_and_out_of_100_mb_is_byte_exact() {
+    let (_pg, _fg, port) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tsv");
+    let output = dir.path().join("out.tsv");
+    // 100 MB of rows with varied lengths, so messages straddle every read.
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut written = 0usize;
+        let mut id = 0u64;
+        while written < 100 << 20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 2000) as usize;
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + ((state >> (i % 56)) as u8 % 26)))
+                .collect();
+            let line = format!("{id}\t{text}\n");
+            written += line.len();
+            file.write_all(line.as_bytes()).unwrap();
+            id += 1;
+        }
+    }
+    let (ok, _, err) = psql(
+        port,
+        &[],
+        &["-c", "CREATE TABLE big (id bigint, body text)"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let copy_in = format!("\\copy big FROM '{}'", input.display());
+    let (ok, _, err) = psql(port, &[], &["-c", &copy_in]).await;
+    assert!(ok, "COPY in failed: {err}");
+    let copy_out = format!(
+        "\\copy (SELECT * FROM big ORDER BY id) TO '{}'",
+        output.display()
+    );
+    let (ok, _, err) = psql(port, &[], &["-c", &copy_out]).await;
+    assert!(ok, "COPY out failed: {err}");
+    let (a, b) = (
+        std::fs::read(&input).unwrap(),
+        std::fs::read(&output).unwrap(),
+    );
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "COPY out returned {} of {} bytes",
+        b.len(),
+        a.len()
+    );
+    assert!(a == b, "COPY out differs from what went in");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_terminate_ends_sessions_with_57p01_as_a_shutdown_does() {
+    let (_pg, fg, port) = setup().await;
+    let open = connect(port).await.unwrap();
+    assert_eq!(
+        open.query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        1
+    );
+
+    // "next": the open session's next query is answered with the error.
+    fg.add_toxic(
+        "pg",
+        json!({ "name": "bye", "type": "pg_terminate", "stream": "upstream", "attributes": { "when": "next" } }),
+    )
+    .await;
+    let error = open.query_one("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(code(&error), Some(&SqlState::ADMIN_SHUTDOWN), "{error:?}");
+    assert_eq!(
+        error.as_db_error().unwrap().message(),
+        "terminating connection due to administrator command"
+    );
+    fg.remove_toxic("pg", "bye").await;
+
+    // "now" (the default): every session at once, new ones too, as psql shows.
+    fg.add_toxic("pg", json!({ "name": "bye", "type": "pg_terminate" }))
+        .await;
+    let (ok, _, err) = psql(port, &[("PGSSLMODE", "disable")], &["-c", "SELECT 1"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("FATAL:  terminating connection due to administrator command"),
+        "{err}"
+    );
+    fg.remove_toxic("pg", "bye").await;
+    let (ok, out, err) = psql(port, &[], &["-Atc", "SELECT 'back'"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_starting_up_refuses_new_sessions_with_57p03_and_spares_open_ones() {
+    let (_pg, fg, port) = setup().await;
+    let open = connect(port).await.unwrap();
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_starting_up", "stream": "upstream" }),
+    )
+    .await;
+    let Err(error) = connect(port).await else {
+        panic!("a new session was let in");
+    };
+    assert_eq!(
+        code(&error),
+        Some(&SqlState::CANNOT_CONNECT_NOW),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.as_db_error().unwrap().message(),
+        "the database system is starting up"
+    );
+    assert_eq!(
+        open.query_one("SELECT 2", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_drop_notify_makes_a_listener_miss_events_until_removed() {
+    let (pg, fg, port) = setup().await;
+    let (listening, mut notes) = listener(port).await;
+    listening
+        .batch_execute("LISTEN policies; LISTEN other")
+        .await
+        .unwrap();
+    let direct = pg.direct().await;
+    fg.add_toxic(
+        "pg",
+        json!({ "name": "deaf", "type": "pg_drop_notify", "attributes": { "channels": "policies" } }),
+    )
+    .await;
+    direct
+        .batch_execute("NOTIFY policies, 'lost'; NOTIFY other, 'kept'")
+        .await
+        .unwrap();
+    let note = tokio::time::timeout(Duration::from_secs(5), notes.recv())
+        .await
+        .unwrap();
+    assert_eq!(note, Some(("other".to_owned(), "kept".to_owned())));
+    // The session itself is fine: it still answers.
+    assert_eq!(
+        listening
+            .query_one("SELECT 3", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        3
+    );
+    assert!(notes.try_recv().is_err(), "a dropped notification arrived");
+
+    fg.remove_toxic("pg", "deaf").await;
+    direct
+        .batch_execute("NOTIFY policies, 'heard'")
+        .await
+        .unwrap();
+    let note = tokio::time::timeout(Duration::from_secs(5), notes.recv())
+        .await
+        .unwrap();
+    assert_eq!(note, Some(("policies".to_owned(), "heard".to_owned())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
+    let (_pg, fg, port) = setup().await;
+    let client = connect(port).await.unwrap();
+    client
+        .batch_execute("CREATE TABLE acct (id int, balance int); INSERT INTO acct VALUES (1, 10)")
+        .await
+        .unwrap();
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_error", "stream": "upstream", "attributes": { "sqlstate": "40001", "sql_regex": "^UPDATE acct" } }),
+    )
+    .await;
+    // The simple protocol...
+    let error = client
+        .batch_execute("UPDATE acct SET balance = 0")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&error),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+        "{error:?}"
+    );
+    assert_eq!(
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        1
+    );
+    // ...and the extended one (Parse .. Sync).
+    let error = client
+        .execute("UPDATE acct SET balance = $1", &[&5])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&error),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+        "{error:?}"
+    );
+    let balance = client
+        .query_one("SELECT balance FROM acct WHERE id = $1", &[&1])
+        .await
+        .unwrap();
+    assert_eq!(
+        balance.get::<_, i32>(0),
+        10,
+        "the failed UPDATE reached the server"
+    );
+
+    fg.expect_error(
+        "POST",
+        "/proxies/pg/toxics",
+        Some(json!({ "name": "bad", "type": "pg_error", "attributes": { "sqlstate": "oops" } })),
+        400,
+        "sqlstate",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_delay_query_and_byte_level_faults_delay_matching_work() {
+    let (_pg, fg, port) = setup().await;
+    let client = connect(port).await.unwrap();
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_delay_query", "stream": "upstream", "attributes": { "delay": 400, "sql_regex": "slow_marker" } }),
+    )
+    .await;
+    let started = Instant::now();
+    client.batch_execute("SELECT 'slow_marker'").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let started = Instant::now();
+    client
+        .query_one("SELECT 'slow_marker' || $1", &[&"x"])
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "a Parse was not delayed"
+    );
+
+    // A byte-level fault works on a postgres proxy too.
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "latency", "attributes": { "latency": 300 } }),
+    )
+    .await;
+    let started = Instant::now();
+    client.query_one("SELECT 1", &[]).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_or_truncated_messages_close_the_connection_with_a_reason() {
+    let (_pg, fg, port) = setup().await;
+    // Not Postgres at all.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection stayed open");
+    support::eventually("the reason is logged", Duration::from_secs(5), || async {
+        fg.log().contains("malformed Postgres message")
+    })
+    .await;
+
+    // A message whose length is impossible, seen by a Postgres fault.
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_delay_query", "stream": "upstream" }),
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut startup = Vec::new();
+    let params = b"user\0postgres\0database\0postgres\0\0";
+    startup.extend_from_slice(&(8 + params.len() as u32).to_be_bytes());
+    startup.extend_from_slice(&196_608u32.to_be_bytes());
+    startup.extend_from_slice(params);
+    stream.write_all(&startup).await.unwrap();
+    stream.write_all(&[b'Q', 0, 0, 0, 2]).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection stayed open");
+    support::eventually(
+        "the bad length is logged",
+        Duration::from_secs(5),
+        || async { fg.log().contains("claims a length of 2") },
+    )
+    .await;
+
+    // A message cut short by a client that goes away.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(&startup).await.unwrap();
+    stream.write_all(&[b'Q', 0, 0, 1, 0, b'S']).await.unwrap();
+    drop(stream);
+
+    // faultgate is fine, and so are well-formed sessions.
+    let client = connect(port).await.unwrap();
+    assert_eq!(
+        client
+            .query_one("SELECT 4", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        4
+    );
+    fg.expect("GET", "/version", None, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_faults_need_a_postgres_proxy() {
+    let fg = Faultgate::start(&[]).await;
+    fg.proxy("plain", "127.0.0.1:1").await;
+    fg.expect_error(
+        "POST",
+        "/proxies/plain/toxics",
+        Some(json!({ "type": "pg_terminate" })),
+        400,
+        "postgres mode",
+    )
+    .await;
+    fg.expect_error(
+        "POST",
+        "/proxies",
+        Some(json!({ "name": "x", "upstream": "127.0.0.1:1", "postgres_tls": "passthrough" })),
+        400,
+        "postgres_tls",
+    )
+    .await;
+    let shown = fg
+        .expect(
+            "POST",
+            "/proxies",
+            Some(json!({ "name": "pg", "mode": "postgres", "upstream": "127.0.0.1:1" })),
+            201,
+        )
+        .await;
+    assert_eq!(shown["mode"], "postgres");
+    assert_eq!(shown["postgres_tls"], "refuse");
+}
