@@ -439,3 +439,53 @@ async fn postgres_faults_need_a_postgres_proxy() {
     assert_eq!(shown["mode"], "postgres");
     assert_eq!(shown["postgres_tls"], "refuse");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounce_terminates_refuses_while_starting_up_then_recovers() {
+    let (_pg, fg, port) = setup().await;
+    let open = connect(port).await.unwrap();
+    open.batch_execute("CREATE TABLE marks (n int)")
+        .await
+        .unwrap();
+
+    // One switch: every session terminated, new ones told to wait.
+    fg.expect(
+        "PUT",
+        "/proxies/pg/toxics",
+        Some(json!([
+            { "type": "pg_terminate" },
+            { "type": "pg_starting_up", "stream": "upstream" },
+        ])),
+        200,
+    )
+    .await;
+    let Err(error) = open.batch_execute("INSERT INTO marks VALUES (1)").await else {
+        panic!("the open session survived the bounce");
+    };
+    // The terminated session saw 57P01, or only its end if the error came
+    // while it was idle.
+    assert!(
+        code(&error).is_none_or(|c| *c == SqlState::ADMIN_SHUTDOWN),
+        "{error:?}"
+    );
+    let Err(error) = connect(port).await else {
+        panic!("a new session was let in during the bounce");
+    };
+    assert!(
+        matches!(code(&error), Some(c) if *c == SqlState::CANNOT_CONNECT_NOW || *c == SqlState::ADMIN_SHUTDOWN),
+        "{error:?}"
+    );
+
+    fg.expect("PUT", "/proxies/pg/toxics", Some(json!([])), 200)
+        .await;
+    let back = connect(port).await.unwrap();
+    back.batch_execute("INSERT INTO marks VALUES (2)")
+        .await
+        .unwrap();
+    let count: i64 = back
+        .query_one("SELECT count(*) FROM marks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1, "only the write after the bounce is there");
+}
