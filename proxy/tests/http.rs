@@ -4,13 +4,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::Faultgate;
-use support::git_http::{GitHttpServer, git, run_git};
+use support::git_http::{self, GitHttpServer, run_git};
 
 /// Faultgate with an http-mode proxy "git" in front of `server`; returns
 /// the proxy's base URL.
@@ -21,20 +21,8 @@ async fn git_proxy(faultgate: &Faultgate, server: &GitHttpServer) -> String {
     format!("http://{listen}")
 }
 
-/// `git clone URL DEST` that gives up when nothing arrives for 3 s, so a
-/// hanging server makes it fail rather than hang.
 async fn clone(url: String, dest: PathBuf) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(&dest);
-        git(Path::new("/"))
-            .args(["-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=3"])
-            .args(["clone", "-q", &url])
-            .arg(&dest)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    git_http::clone(url, dest, None).await
 }
 
 fn stderr(out: &Output) -> String {

@@ -9,23 +9,12 @@ use std::process::Output;
 
 use serde_json::json;
 use support::faultgate::Faultgate;
-use support::git_http::{GitHttpServer, git};
+use support::git_http::{self, GitHttpServer, git};
 use support::tls::TestCa;
 
 /// `git clone` trusting only `ca`.
 async fn clone_trusting(ca: &Path, url: &str, dest: &Path) -> Output {
-    let (ca, url, dest) = (ca.to_owned(), url.to_owned(), dest.to_owned());
-    tokio::task::spawn_blocking(move || {
-        git(Path::new("/"))
-            .env("GIT_SSL_CAINFO", &ca)
-            .args(["-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=5"])
-            .args(["clone", "-q", &url])
-            .arg(&dest)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    git_http::clone(url.to_owned(), dest.to_owned(), Some(ca.to_owned())).await
 }
 
 fn assert_cloned(out: &Output, dest: &Path, repo: &str) {

@@ -231,6 +231,28 @@ impl Trigger {
     pub fn at_response(&self) -> bool {
         self.matched && self.stream == Direction::Downstream
     }
+
+    /// `act()` if the fault acts at this request, else nothing.
+    pub fn on_request(
+        &mut self,
+        request: &RequestHead,
+        act: impl FnOnce() -> Vec<Action>,
+    ) -> Vec<Action> {
+        if self.at_request(request) {
+            act()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `act()` if the fault acts at this response, else nothing.
+    pub fn on_response(&self, act: impl FnOnce() -> Vec<Action>) -> Vec<Action> {
+        if self.at_response() {
+            act()
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// Ties an [`HttpFault`] to the generated export traits.

@@ -229,15 +229,8 @@ use faultgate_guest::{{Attrs, ConnInfo, Description, attribute, host}};
 
 struct {ty} {{
     trigger: Trigger,
-    status: u16,
-    delay_ms: u64,
-}}
-
-impl {ty} {{
-    fn act(&self) -> Vec<Action> {{
-        vec![action::delay_ms(self.delay_ms), action::respond(self.status, "{name}
-")]
-    }}
+    /// What it does to a matching request: wait, then answer.
+    answer: Vec<Action>,
 }}
 
 impl HttpFault for {ty} {{
@@ -258,19 +251,22 @@ impl HttpFault for {ty} {{
             return Err(format!("status: expected an HTTP status (100-999), got {{status}}"));
         }}
         host::log(host::Level::Debug, &format!("{name} on connection {{}}", conn.id));
+        let delay_ms = attrs.non_negative("delay", 0, "milliseconds")?;
+        let body = "{name}\n";
         Ok(Self {{
             trigger: Trigger::new(conn, attrs)?,
-            status: status as u16,
-            delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
+            answer: vec![action::delay_ms(delay_ms), action::respond(status as u16, body)],
         }})
     }}
 
+    // The trigger knows whether to act at the request (attached upstream)
+    // or at the response (downstream), and only for matching requests.
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {{
-        if self.trigger.at_request(request) {{ self.act() }} else {{ Vec::new() }}
+        self.trigger.on_request(request, || self.answer.clone())
     }}
 
     fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {{
-        if self.trigger.at_response() {{ self.act() }} else {{ Vec::new() }}
+        self.trigger.on_response(|| self.answer.clone())
     }}
 }}
 

@@ -14,7 +14,7 @@ use super::bindings::{
 use super::state::InstanceState;
 use super::{Bindings, Plugin, PluginError};
 
-/// What a filter instance is told about its connection.
+/// What an instance is told about its connection.
 #[derive(Debug, Clone)]
 pub struct ConnContext {
     pub id: u64,
@@ -24,47 +24,6 @@ pub struct ConnContext {
     pub stream: Direction,
     /// Seeds the instance's `host.random` stream.
     pub random_seed: u64,
-}
-
-/// A live filter: its own store (memory, limits, random stream) and the
-/// guest's `filter` resource. Dropping it frees the instance's pool slot.
-pub struct Filter {
-    plugin: Arc<Plugin>,
-    store: Store<InstanceState>,
-    bindings: TcpPlugin,
-    handle: ResourceAny,
-}
-
-impl Plugin {
-    /// Instantiates the plugin for one connection and direction.
-    pub async fn open(
-        self: &Arc<Self>,
-        conn: &ConnContext,
-        attributes: &Attributes,
-    ) -> Result<Filter, PluginError> {
-        let mut store = self
-            .host
-            .store(self.name.clone(), conn.id, conn.random_seed);
-        let Bindings::Tcp(bindings) = self.instantiate(&mut store, "open").await? else {
-            return Err(self.wrong_kind("a TCP fault"));
-        };
-        let opened = bindings
-            .faultgate_plugin_tcp()
-            .filter()
-            .call_open(&mut store, &conn.info(), attributes)
-            .await
-            .map_err(|e| self.call_error("open", e))?;
-        let handle = opened.map_err(|reason| PluginError::Refused {
-            plugin: self.name.to_string(),
-            reason,
-        })?;
-        Ok(Filter {
-            plugin: self.clone(),
-            store,
-            bindings,
-            handle,
-        })
-    }
 }
 
 impl ConnContext {
@@ -79,21 +38,151 @@ impl ConnContext {
     }
 }
 
-impl Filter {
+/// A live instance: its own store (memory, limits, random stream), the
+/// world's exports, and the guest's resource (`filter`, `session` or
+/// `exchange`). Dropping it frees the instance's pool slot.
+pub struct Live<B> {
+    plugin: Arc<Plugin>,
+    store: Store<InstanceState>,
+    bindings: B,
+    handle: ResourceAny,
+}
+
+/// A TCP plugin's instance for one connection direction.
+pub type Filter = Live<TcpPlugin>;
+/// A Postgres plugin's instance for one connection direction.
+pub type Session = Live<PostgresPlugin>;
+/// An HTTP plugin's instance for one request.
+pub type Exchange = Live<HttpPlugin>;
+
+impl<B> Live<B> {
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.plugin
     }
 
-    /// Steps to run before any data of this direction.
-    pub async fn on_open(&mut self) -> Result<Vec<Step>, PluginError> {
-        self.arm();
-        let result = self
-            .bindings
+    /// Every call gets the full deadline, counted from its start.
+    fn arm(&mut self) -> (&mut Store<InstanceState>, &B, ResourceAny) {
+        self.store
+            .set_epoch_deadline(self.plugin.host.deadline_ticks);
+        (&mut self.store, &self.bindings, self.handle)
+    }
+
+    /// A call's result, or the error naming the plugin and the hook.
+    fn called<T>(&self, hook: &'static str, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+        result.map_err(|e| self.plugin.call_error(hook, e))
+    }
+}
+
+impl Plugin {
+    /// A fresh store and instance for `conn`, with the world's exports
+    /// picked out by `world` (`None`: the plugin is of another kind).
+    async fn start<B>(
+        &self,
+        conn: &ConnContext,
+        world: fn(Bindings) -> Option<B>,
+        wanted: &str,
+    ) -> Result<(Store<InstanceState>, B), PluginError> {
+        let mut store = self
+            .host
+            .store(self.name.clone(), conn.id, conn.random_seed);
+        let bindings = self.instantiate(&mut store, "open").await?;
+        let bindings = world(bindings).ok_or_else(|| PluginError::Call {
+            plugin: self.name.to_string(),
+            what: "open",
+            reason: format!("used as {wanted}, but it is a {:?} plugin", self.kind()),
+        })?;
+        Ok((store, bindings))
+    }
+
+    /// The live instance, once the guest's `open` answered.
+    fn opened<B>(
+        self: &Arc<Self>,
+        store: Store<InstanceState>,
+        bindings: B,
+        opened: wasmtime::Result<Result<ResourceAny, String>>,
+    ) -> Result<Live<B>, PluginError> {
+        let opened = opened.map_err(|e| self.call_error("open", e))?;
+        let handle = opened.map_err(|reason| PluginError::Refused {
+            plugin: self.name.to_string(),
+            reason,
+        })?;
+        Ok(Live {
+            plugin: self.clone(),
+            store,
+            bindings,
+            handle,
+        })
+    }
+
+    /// Instantiates a TCP plugin for one connection and direction.
+    pub async fn open(
+        self: &Arc<Self>,
+        conn: &ConnContext,
+        attributes: &Attributes,
+    ) -> Result<Filter, PluginError> {
+        let world = |b| match b {
+            Bindings::Tcp(b) => Some(b),
+            _ => None,
+        };
+        let (mut store, bindings) = self.start(conn, world, "a TCP fault").await?;
+        let opened = bindings
             .faultgate_plugin_tcp()
             .filter()
-            .call_on_open(&mut self.store, self.handle)
+            .call_open(&mut store, &conn.info(), attributes)
             .await;
-        result.map_err(|e| self.plugin.call_error("on-open", e))
+        self.opened(store, bindings, opened)
+    }
+
+    /// Instantiates a Postgres plugin for one direction of a connection.
+    pub async fn open_session(
+        self: &Arc<Self>,
+        conn: &ConnContext,
+        attributes: &Attributes,
+    ) -> Result<Session, PluginError> {
+        let world = |b| match b {
+            Bindings::Postgres(b) => Some(b),
+            _ => None,
+        };
+        let (mut store, bindings) = self.start(conn, world, "a Postgres fault").await?;
+        let opened = bindings
+            .faultgate_plugin_postgres()
+            .session()
+            .call_open(&mut store, &conn.info(), attributes)
+            .await;
+        self.opened(store, bindings, opened)
+    }
+
+    /// Instantiates an HTTP plugin for one request. `conn.stream` is the
+    /// stream the fault is attached to.
+    pub async fn open_exchange(
+        self: &Arc<Self>,
+        conn: &ConnContext,
+        attributes: &Attributes,
+    ) -> Result<Exchange, PluginError> {
+        let world = |b| match b {
+            Bindings::Http(b) => Some(b),
+            _ => None,
+        };
+        let (mut store, bindings) = self.start(conn, world, "an HTTP fault").await?;
+        let opened = bindings
+            .faultgate_plugin_http()
+            .exchange()
+            .call_open(&mut store, &conn.info(), attributes)
+            .await;
+        self.opened(store, bindings, opened)
+    }
+}
+
+impl Filter {
+    /// Steps to run before any data of this direction.
+    pub async fn on_open(&mut self) -> Result<Vec<Step>, PluginError> {
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
+            .faultgate_plugin_tcp()
+            .filter()
+            .call_on_open(store, handle)
+            .await;
+        self.called("on-open", result)
     }
 
     /// Steps for one chunk. The bytes are copied into the plugin only when
@@ -103,177 +192,41 @@ impl Filter {
         data: &[u8],
         arrived_us: u64,
     ) -> Result<Vec<Step>, PluginError> {
-        self.arm();
         let chunk = Chunk {
             len: data.len() as u32,
             arrived_us,
             bytes: self.plugin.description.wants_bytes.then(|| data.to_vec()),
         };
-        let result = self
-            .bindings
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
             .faultgate_plugin_tcp()
             .filter()
-            .call_on_data(&mut self.store, self.handle, &chunk)
+            .call_on_data(store, handle, &chunk)
             .await;
-        result.map_err(|e| self.plugin.call_error("on-data", e))
+        self.called("on-data", result)
     }
 
     /// Steps to run when the sending side has finished.
     pub async fn on_close(&mut self) -> Result<Vec<Step>, PluginError> {
-        self.arm();
-        let result = self
-            .bindings
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
             .faultgate_plugin_tcp()
             .filter()
-            .call_on_close(&mut self.store, self.handle)
+            .call_on_close(store, handle)
             .await;
-        result.map_err(|e| self.plugin.call_error("on-close", e))
-    }
-
-    /// Every call gets the full deadline, counted from its start.
-    fn arm(&mut self) {
-        self.store
-            .set_epoch_deadline(self.plugin.host.deadline_ticks);
-    }
-}
-
-/// A live HTTP fault instance for one request: its own store and the
-/// guest's `exchange` resource.
-pub struct Exchange {
-    plugin: Arc<Plugin>,
-    store: Store<InstanceState>,
-    bindings: HttpPlugin,
-    handle: ResourceAny,
-}
-
-impl Plugin {
-    /// Instantiates the plugin for one HTTP request. `conn.stream` is the
-    /// stream the fault is attached to.
-    pub async fn open_exchange(
-        self: &Arc<Self>,
-        conn: &ConnContext,
-        attributes: &Attributes,
-    ) -> Result<Exchange, PluginError> {
-        let mut store = self
-            .host
-            .store(self.name.clone(), conn.id, conn.random_seed);
-        let Bindings::Http(bindings) = self.instantiate(&mut store, "open").await? else {
-            return Err(self.wrong_kind("an HTTP fault"));
-        };
-        let opened = bindings
-            .faultgate_plugin_http()
-            .exchange()
-            .call_open(&mut store, &conn.info(), attributes)
-            .await
-            .map_err(|e| self.call_error("open", e))?;
-        let handle = opened.map_err(|reason| PluginError::Refused {
-            plugin: self.name.to_string(),
-            reason,
-        })?;
-        Ok(Exchange {
-            plugin: self.clone(),
-            store,
-            bindings,
-            handle,
-        })
-    }
-
-    fn wrong_kind(&self, wanted: &str) -> PluginError {
-        PluginError::Call {
-            plugin: self.name.to_string(),
-            what: "open",
-            reason: format!("used as {wanted}, but it is a {:?} plugin", self.kind()),
-        }
-    }
-}
-
-impl Exchange {
-    pub fn plugin(&self) -> &Arc<Plugin> {
-        &self.plugin
-    }
-
-    /// Actions before the request goes upstream.
-    pub async fn on_request(&mut self, head: &RequestHead) -> Result<Vec<Action>, PluginError> {
-        self.store
-            .set_epoch_deadline(self.plugin.host.deadline_ticks);
-        let result = self
-            .bindings
-            .faultgate_plugin_http()
-            .exchange()
-            .call_on_request(&mut self.store, self.handle, head)
-            .await;
-        result.map_err(|e| self.plugin.call_error("on-request", e))
-    }
-
-    /// Actions before the response goes back.
-    pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Vec<Action>, PluginError> {
-        self.store
-            .set_epoch_deadline(self.plugin.host.deadline_ticks);
-        let result = self
-            .bindings
-            .faultgate_plugin_http()
-            .exchange()
-            .call_on_response(&mut self.store, self.handle, head)
-            .await;
-        result.map_err(|e| self.plugin.call_error("on-response", e))
-    }
-}
-
-/// A live Postgres fault instance for one direction of one connection.
-pub struct Session {
-    plugin: Arc<Plugin>,
-    store: Store<InstanceState>,
-    bindings: PostgresPlugin,
-    handle: ResourceAny,
-}
-
-impl Plugin {
-    /// Instantiates the plugin for one direction of a Postgres connection.
-    pub async fn open_session(
-        self: &Arc<Self>,
-        conn: &ConnContext,
-        attributes: &Attributes,
-    ) -> Result<Session, PluginError> {
-        let mut store = self
-            .host
-            .store(self.name.clone(), conn.id, conn.random_seed);
-        let Bindings::Postgres(bindings) = self.instantiate(&mut store, "open").await? else {
-            return Err(self.wrong_kind("a Postgres fault"));
-        };
-        let opened = bindings
-            .faultgate_plugin_postgres()
-            .session()
-            .call_open(&mut store, &conn.info(), attributes)
-            .await
-            .map_err(|e| self.call_error("open", e))?;
-        let handle = opened.map_err(|reason| PluginError::Refused {
-            plugin: self.name.to_string(),
-            reason,
-        })?;
-        Ok(Session {
-            plugin: self.clone(),
-            store,
-            bindings,
-            handle,
-        })
+        self.called("on-close", result)
     }
 }
 
 impl Session {
-    pub fn plugin(&self) -> &Arc<Plugin> {
-        &self.plugin
-    }
-
     pub async fn on_open(&mut self) -> Result<Vec<PgAction>, PluginError> {
-        self.store
-            .set_epoch_deadline(self.plugin.host.deadline_ticks);
-        let result = self
-            .bindings
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
             .faultgate_plugin_postgres()
             .session()
-            .call_on_open(&mut self.store, self.handle)
+            .call_on_open(store, handle)
             .await;
-        result.map_err(|e| self.plugin.call_error("on-open", e))
+        self.called("on-open", result)
     }
 
     /// Actions for one whole message. Its bytes are copied into the plugin
@@ -284,8 +237,6 @@ impl Session {
         message: &[u8],
         arrived_us: u64,
     ) -> Result<Vec<PgAction>, PluginError> {
-        self.store
-            .set_epoch_deadline(self.plugin.host.deadline_ticks);
         let message = PgMessage {
             tag,
             len: message.len() as u32,
@@ -296,24 +247,46 @@ impl Session {
                 .wants_bytes
                 .then(|| message.to_vec()),
         };
-        let result = self
-            .bindings
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
             .faultgate_plugin_postgres()
             .session()
-            .call_on_message(&mut self.store, self.handle, &message)
+            .call_on_message(store, handle, &message)
             .await;
-        result.map_err(|e| self.plugin.call_error("on-message", e))
+        self.called("on-message", result)
     }
 
     pub async fn on_close(&mut self) -> Result<Vec<PgAction>, PluginError> {
-        self.store
-            .set_epoch_deadline(self.plugin.host.deadline_ticks);
-        let result = self
-            .bindings
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
             .faultgate_plugin_postgres()
             .session()
-            .call_on_close(&mut self.store, self.handle)
+            .call_on_close(store, handle)
             .await;
-        result.map_err(|e| self.plugin.call_error("on-close", e))
+        self.called("on-close", result)
+    }
+}
+
+impl Exchange {
+    /// Actions before the request goes upstream.
+    pub async fn on_request(&mut self, head: &RequestHead) -> Result<Vec<Action>, PluginError> {
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
+            .faultgate_plugin_http()
+            .exchange()
+            .call_on_request(store, handle, head)
+            .await;
+        self.called("on-request", result)
+    }
+
+    /// Actions before the response goes back.
+    pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Vec<Action>, PluginError> {
+        let (store, bindings, handle) = self.arm();
+        let result = bindings
+            .faultgate_plugin_http()
+            .exchange()
+            .call_on_response(store, handle, head)
+            .await;
+        self.called("on-response", result)
     }
 }

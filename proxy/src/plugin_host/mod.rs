@@ -29,7 +29,7 @@ pub use bindings::{
     Action, Attributes, ByteRange, Direction, Header, PgAction, PgMessage, PluginResponse,
     RequestHead, ResponseHead, Step, Value, ValueType,
 };
-pub use instance::{ConnContext, Exchange, Filter, Session};
+pub use instance::{ConnContext, Exchange, Filter, Live, Session};
 
 use bindings::{
     HttpPlugin, HttpPluginPre, PostgresPlugin, PostgresPluginPre, TcpPlugin, TcpPluginPre,

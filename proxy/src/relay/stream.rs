@@ -109,32 +109,40 @@ impl Source for StreamReader {
     }
 }
 
-impl AsyncWrite for StreamWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(w) => Pin::new(w).poll_write(cx, buf),
-            Self::Tls(w) => Pin::new(w).poll_write(cx, buf),
-        }
-    }
+/// Implements `AsyncWrite` for an enum whose variants each hold a writer.
+macro_rules! delegate_async_write {
+    ($type:ty) => {
+        impl AsyncWrite for $type {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut() {
+                    Self::Plain(w) => Pin::new(w).poll_write(cx, buf),
+                    Self::Tls(w) => Pin::new(w).poll_write(cx, buf),
+                }
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(w) => Pin::new(w).poll_flush(cx),
-            Self::Tls(w) => Pin::new(w).poll_flush(cx),
-        }
-    }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Plain(w) => Pin::new(w).poll_flush(cx),
+                    Self::Tls(w) => Pin::new(w).poll_flush(cx),
+                }
+            }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(w) => Pin::new(w).poll_shutdown(cx),
-            Self::Tls(w) => Pin::new(w).poll_shutdown(cx),
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Plain(w) => Pin::new(w).poll_shutdown(cx),
+                    Self::Tls(w) => Pin::new(w).poll_shutdown(cx),
+                }
+            }
         }
-    }
+    };
 }
+
+delegate_async_write!(StreamWriter);
+delegate_async_write!(Stream);
 
 impl Endpoint for Stream {
     type Reader = StreamReader;
@@ -190,33 +198,6 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -46,6 +46,29 @@ pub fn run_git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `git clone URL DEST` (DEST emptied first) that gives up when nothing
+/// arrives for 3 s, so a hanging server makes it fail rather than hang.
+/// `ca`: the only CA to trust for https.
+pub async fn clone(url: String, dest: PathBuf, ca: Option<PathBuf>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(&dest);
+        let mut command = git(Path::new("/"));
+        if let Some(ca) = ca {
+            // http.sslCAInfo given with -c is not honoured by every build
+            // of git; the variable is.
+            command.env("GIT_SSL_CAINFO", ca);
+        }
+        command
+            .args(["-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=3"])
+            .args(["clone", "-q", &url])
+            .arg(&dest)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 fn http_backend() -> PathBuf {
     let exec_path = Command::new("git")
         .arg("--exec-path")

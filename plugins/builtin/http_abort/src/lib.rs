@@ -10,14 +10,7 @@ use faultgate_guest::{Attrs, ConnInfo, Description, attribute};
 
 struct Abort {
     trigger: Trigger,
-    status: u16,
-    body: String,
-}
-
-impl Abort {
-    fn answer(&self) -> Vec<Action> {
-        vec![action::respond(self.status, &self.body)]
-    }
+    answer: Vec<Action>,
 }
 
 impl HttpFault for Abort {
@@ -50,25 +43,16 @@ impl HttpFault for Abort {
         }
         Ok(Self {
             trigger: Trigger::new(conn, attrs)?,
-            status: status as u16,
-            body: attrs.text("body", "")?,
+            answer: vec![action::respond(status as u16, &attrs.text("body", "")?)],
         })
     }
 
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
-        if self.trigger.at_request(request) {
-            self.answer()
-        } else {
-            Vec::new()
-        }
+        self.trigger.on_request(request, || self.answer.clone())
     }
 
     fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
-        if self.trigger.at_response() {
-            self.answer()
-        } else {
-            Vec::new()
-        }
+        self.trigger.on_response(|| self.answer.clone())
     }
 }
 

@@ -25,19 +25,11 @@ impl HttpFault for Blackhole {
     }
 
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
-        if self.trigger.at_request(request) {
-            vec![Action::Drop]
-        } else {
-            Vec::new()
-        }
+        self.trigger.on_request(request, || vec![Action::Drop])
     }
 
     fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
-        if self.trigger.at_response() {
-            vec![Action::Drop]
-        } else {
-            Vec::new()
-        }
+        self.trigger.on_response(|| vec![Action::Drop])
     }
 }
 

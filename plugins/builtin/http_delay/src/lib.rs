@@ -10,14 +10,13 @@ struct Delay {
     jitter_us: i64,
 }
 
-impl Delay {
-    fn wait(&self) -> Vec<Action> {
-        let delay = self.delay_us + random_between(-self.jitter_us, self.jitter_us);
-        if delay <= 0 {
-            Vec::new()
-        } else {
-            vec![Action::Delay(delay as u64)]
-        }
+/// `delay` ± `jitter` microseconds, drawn from the seeded stream.
+fn wait(delay_us: i64, jitter_us: i64) -> Vec<Action> {
+    let delay = delay_us + random_between(-jitter_us, jitter_us);
+    if delay <= 0 {
+        Vec::new()
+    } else {
+        vec![Action::Delay(delay as u64)]
     }
 }
 
@@ -44,19 +43,13 @@ impl HttpFault for Delay {
     }
 
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
-        if self.trigger.at_request(request) {
-            self.wait()
-        } else {
-            Vec::new()
-        }
+        self.trigger
+            .on_request(request, || wait(self.delay_us, self.jitter_us))
     }
 
     fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
-        if self.trigger.at_response() {
-            self.wait()
-        } else {
-            Vec::new()
-        }
+        self.trigger
+            .on_response(|| wait(self.delay_us, self.jitter_us))
     }
 }
 

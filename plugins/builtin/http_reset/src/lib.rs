@@ -24,19 +24,11 @@ impl HttpFault for Reset {
     }
 
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
-        if self.trigger.at_request(request) {
-            vec![Action::Reset]
-        } else {
-            Vec::new()
-        }
+        self.trigger.on_request(request, || vec![Action::Reset])
     }
 
     fn on_response(&mut self, _response: &ResponseHead) -> Vec<Action> {
-        if self.trigger.at_response() {
-            vec![Action::Reset]
-        } else {
-            Vec::new()
-        }
+        self.trigger.on_response(|| vec![Action::Reset])
     }
 }
 
