@@ -16,6 +16,7 @@
 mod connection;
 pub mod postgres;
 mod pump;
+mod splice;
 pub(crate) mod stream;
 mod upstream;
 
