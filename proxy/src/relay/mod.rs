@@ -16,7 +16,6 @@
 mod connection;
 pub mod postgres;
 mod pump;
-mod splice;
 pub(crate) mod stream;
 mod upstream;
 

@@ -34,8 +34,7 @@ use tokio::sync::{mpsc, watch};
 use super::Stats;
 use super::connection::{ConnShared, Ended, Ending};
 use super::postgres::{Boundaries, Framer, Malformed, PgShared, StartupGate};
-use super::splice::Pipe;
-use super::stream::{Sink, Source};
+use super::stream::Source;
 use crate::clock;
 use crate::faults::{Chain, Fault};
 use crate::plugin_host::{
@@ -68,9 +67,6 @@ pub(super) struct Pump {
     closing: bool,
     /// In `postgres` mode: the protocol's state for this direction.
     pg: Option<PgPump>,
-    /// While no fault touches this direction of a plain TCP connection,
-    /// bytes go socket to pipe to socket (see [`super::splice`]).
-    pipe: Option<Pipe>,
 }
 
 /// One direction of a `postgres` connection.
@@ -254,21 +250,18 @@ impl Pump {
             eof_read: false,
             closing: false,
             pg,
-            pipe: None,
         }
     }
 
     /// Runs until the end of stream has been passed on (`Ok`) or the
     /// connection is ending (`Err`).
-    pub(super) async fn run<W: Sink>(
+    pub(super) async fn run<W: AsyncWrite + Unpin>(
         &mut self,
         reader: &mut impl Source,
         writer: &mut W,
     ) -> Result<(), Ended> {
         self.chain.mark_changed();
         loop {
-            // What the pipe holds came first: out with it before anything.
-            self.drain_pipe(writer).await?;
             let wait = self.advance(writer).await?;
             if let Wait::Finished = wait {
                 return writer.shutdown().await.map_err(|e| self.io_failed(e));
@@ -281,11 +274,6 @@ impl Pump {
             };
             self.deliver_replies(writer).await?;
             let can_take_reply = self.pg.as_ref().is_some_and(|pg| pg.held.is_none());
-            let splice = reader.tcp().is_some() && writer.tcp().is_some() && self.untouched();
-            if splice && self.pipe.is_none() {
-                self.pipe = Pipe::new().ok();
-            }
-            let pipe = self.pipe.as_mut().filter(|_| splice);
             tokio::select! {
                 biased;
                 _ = self.conn.cancel.cancelled() => {
@@ -305,59 +293,18 @@ impl Pump {
                     Err(_) => return Err(Ended),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => {}
-                read = read(reader, pipe), if can_read => {
-                    let data = match read.map_err(|e| self.io_failed(e))? {
-                        Read::Chunk(data) => Some(data),
-                        Read::Spliced(0) => Some(Bytes::new()),
-                        // In the pipe; out at the top of the loop.
-                        Read::Spliced(_) => None,
-                    };
-                    if let Some(data) = data {
-                        self.take(data)?;
+                read = reader.read_chunk(), if can_read => {
+                    let data = read.map_err(|e| self.io_failed(e))?;
+                    if data.is_empty() {
+                        self.eof_read = true;
+                        self.queue.push_back(Pending::Eof);
+                    } else if let Some(data) = self.through_gate(data)? {
+                        self.queued_bytes += data.len();
+                        self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
                     }
                 }
             }
         }
-    }
-
-    /// Queues what was read (empty: the end of stream).
-    fn take(&mut self, data: Bytes) -> Result<(), Ended> {
-        if data.is_empty() {
-            self.eof_read = true;
-            self.queue.push_back(Pending::Eof);
-        } else if let Some(data) = self.through_gate(data)? {
-            self.queued_bytes += data.len();
-            self.queue.push_back(Pending::Data {
-                data,
-                arrived: Instant::now(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Whether no fault touches this direction now, so bytes may bypass the
-    /// pump: no instance on any stage, nothing in progress or queued.
-    fn untouched(&self) -> bool {
-        self.pg.is_none()
-            && self.frames.is_empty()
-            && self.queue.is_empty()
-            && self.stages.iter().all(|s| s.instance.is_none())
-    }
-
-    /// Writes out what the pipe holds.
-    async fn drain_pipe<W: Sink>(&mut self, writer: &mut W) -> Result<(), Ended> {
-        let (Some(pipe), Some(to)) = (&mut self.pipe, writer.tcp()) else {
-            return Ok(());
-        };
-        if !pipe.pending() {
-            return Ok(());
-        }
-        let drained = tokio::select! {
-            biased;
-            _ = self.conn.cancel.cancelled() => return Err(Ended),
-            drained = pipe.drain(to) => drained,
-        };
-        drained.map_err(|e| self.io_failed(e))
     }
 
     /// In `postgres` mode, the client's bytes pass the startup gate first:
@@ -845,23 +792,6 @@ impl Instance {
             Self::Tcp(filter) => tcp_ops(filter.on_close().await?),
             Self::Postgres(session, _) => pg_ops(session.on_close().await?),
         })
-    }
-}
-
-/// What one read brought.
-enum Read {
-    /// Bytes for the faults (empty at the end of stream).
-    Chunk(Bytes),
-    /// This many bytes went into the pipe (0 at the end of stream).
-    Spliced(usize),
-}
-
-/// Reads the next bytes: into the pipe when given one (the reader is then
-/// plain TCP), else as a chunk.
-async fn read(reader: &mut impl Source, pipe: Option<&mut Pipe>) -> std::io::Result<Read> {
-    match (pipe, reader.tcp()) {
-        (Some(pipe), Some(from)) => pipe.fill(from).await.map(Read::Spliced),
-        _ => reader.read_chunk().await.map(Read::Chunk),
     }
 }
 

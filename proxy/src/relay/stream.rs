@@ -49,25 +49,12 @@ pub trait Source: Send {
     /// The next bytes the peer sent; empty at the end of stream. Cancel
     /// safe: when the future is dropped, nothing has been read.
     fn read_chunk(&mut self) -> impl Future<Output = io::Result<Bytes>> + Send;
-
-    /// The socket, when this is plain TCP (for splice).
-    fn tcp(&self) -> Option<&TcpStream> {
-        None
-    }
-}
-
-/// The writing side of an [`Endpoint`].
-pub trait Sink: AsyncWrite + Unpin + Send {
-    /// The socket, when this is plain TCP (for splice).
-    fn tcp(&self) -> Option<&TcpStream> {
-        None
-    }
 }
 
 /// One end of a relayed connection.
 pub trait Endpoint: Sized + Send + 'static {
     type Reader: Source + 'static;
-    type Writer: Sink + 'static;
+    type Writer: AsyncWrite + Unpin + Send + 'static;
 
     fn split(self) -> (Self::Reader, Self::Writer);
 
@@ -80,10 +67,6 @@ pub trait Endpoint: Sized + Send + 'static {
 }
 
 impl Source for OwnedReadHalf {
-    fn tcp(&self) -> Option<&TcpStream> {
-        Some(self.as_ref())
-    }
-
     async fn read_chunk(&mut self) -> io::Result<Bytes> {
         loop {
             self.readable().await?;
@@ -118,13 +101,6 @@ pub enum StreamWriter {
 }
 
 impl Source for StreamReader {
-    fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Self::Plain(reader) => Some(reader.as_ref()),
-            Self::Tls(_) => None,
-        }
-    }
-
     async fn read_chunk(&mut self) -> io::Result<Bytes> {
         match self {
             Self::Plain(reader) => reader.read_chunk().await,
@@ -166,17 +142,6 @@ macro_rules! delegate_async_write {
 }
 
 delegate_async_write!(StreamWriter);
-
-impl Sink for StreamWriter {
-    fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Self::Plain(writer) => Some(writer.as_ref()),
-            Self::Tls(_) => None,
-        }
-    }
-}
-
-impl Sink for tokio::io::WriteHalf<DuplexStream> {}
 delegate_async_write!(Stream);
 
 impl Endpoint for Stream {
