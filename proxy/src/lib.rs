@@ -14,6 +14,8 @@
 //! * [`registry`]: the proxies and their faults, with Toxiproxy's semantics.
 //! * [`api`]: the HTTP control API over the registry.
 //! * [`config`]: the config file read at start-up.
+//! * [`runner`]: the scenario runner (`faultgate run`), which drives proxies
+//!   through their control API only.
 
 pub mod api;
 pub mod clock;
@@ -23,4 +25,5 @@ pub mod http;
 pub mod plugin_host;
 pub mod registry;
 pub mod relay;
+pub mod runner;
 pub mod tls;

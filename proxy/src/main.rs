@@ -1,5 +1,6 @@
-//! The `faultgate` command: `serve` runs the proxy and its control API,
-//! `plugin` inspects fault plugins.
+//! The `faultgate` command: `serve` runs the proxies and their control API,
+//! `run` runs gate scenarios against them, `plugin` writes and inspects
+//! fault plugins.
 
 mod cli;
 

@@ -1,6 +1,7 @@
 //! Command-line parsing and the verbs.
 
 mod plugin;
+mod run;
 mod serve;
 
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ Its control API is Toxiproxy's, so every Toxiproxy client drives it unchanged.",
 faultgate serve --config proxies.toml\n  \
 curl -X POST localhost:8474/proxies -d '{\"name\":\"pg\",\"listen\":\"127.0.0.1:15432\",\"upstream\":\"127.0.0.1:5432\"}'\n  \
 curl -X POST localhost:8474/proxies/pg/toxics -d '{\"type\":\"latency\",\"attributes\":{\"latency\":300}}'\n  \
-faultgate plugin list"
+faultgate plugin list\n  \
+faultgate run compose/scenarios/*.toml --junit report.xml"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +34,8 @@ pub struct Cli {
 enum Command {
     /// Run the proxies and the control API until interrupted.
     Serve(serve::ServeArgs),
+    /// Run gate scenarios against live proxies; fail when a check fails.
+    Run(run::RunArgs),
     /// Inspect fault plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -48,6 +52,7 @@ pub enum LogFormat {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Run(args) => run::run(args),
         Command::Plugin(command) => plugin::run(command),
     }
 }

@@ -1,0 +1,133 @@
+//! `faultgate run`: gate scenarios in CI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use faultgate::runner::{Runner, Scenario, ScenarioReport, report};
+
+#[derive(Args)]
+#[command(after_help = "A scenario (TOML):\n\n  \
+name = \"a blackholed repository does not block a healthy one\"\n\n  \
+[proxies.gitea]\n  \
+api = \"${FAULTGATE_API:-http://127.0.0.1:8474}\"\n\n  \
+[[steps]]\n  \
+fault = { proxy = \"gitea\", add = { type = \"http_blackhole\", attributes = { path_prefix = \"/org/a.git/\" } } }\n\n  \
+[[steps]]\n  \
+wait_until = { within = \"30s\", every = \"1s\", check = { http = { url = \"${OPAL}/healthcheck\" } } }\n\n\
+Step kinds: fault, http, wait_until, sleep, exec, tcp, sql, capture; `${VAR}` and\n\
+`${VAR:-default}` come from the environment and from captures. Teardown always runs,\n\
+and every proxy is put back as it was found.\n\n\
+Exit codes: 0 every scenario passed; 1 a check failed; 2 a bad scenario file or\n\
+an unreachable stack.")]
+pub struct RunArgs {
+    /// Scenario files (TOML).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// Check the files (syntax, fields, proxies, variables) without running.
+    #[arg(long)]
+    check: bool,
+
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Print the results as JSON on stdout (the live lines go to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut scenarios = Vec::new();
+    let mut bad = false;
+    for file in &args.files {
+        match Scenario::from_file(file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(error) => {
+                eprintln!("error: {error}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return Ok(ExitCode::from(2));
+    }
+    if args.check {
+        for scenario in &scenarios {
+            println!(
+                "{}: ok ({} setup, {} steps, {} teardown)",
+                scenario.file.display(),
+                scenario.setup.len(),
+                scenario.steps.len(),
+                scenario.teardown.len()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let runner = Runner::new().live(true);
+        let interrupt = runner.interrupt();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("interrupted: stopping the step, running teardown");
+            interrupt.cancel();
+        });
+
+        let mut reports: Vec<ScenarioReport> = Vec::new();
+        let mut unreachable = false;
+        for scenario in &scenarios {
+            if runner.interrupt().is_cancelled() {
+                break;
+            }
+            match runner.run(scenario).await {
+                Ok(report) => {
+                    unreachable |= report.unreachable();
+                    if let Some(failure) = report.failure().filter(|_| !report.passed()) {
+                        eprintln!("\n{failure}\n");
+                    }
+                    reports.push(report);
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    unreachable = true;
+                }
+            }
+        }
+
+        let passed = reports.iter().filter(|r| r.passed()).count();
+        eprintln!(
+            "\n{passed} of {} scenarios passed{}",
+            scenarios.len(),
+            if runner.interrupt().is_cancelled() {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+        if let Some(path) = &args.junit {
+            std::fs::write(path, report::junit(&reports))
+                .with_context(|| format!("writing the JUnit report {}", path.display()))?;
+        }
+        if args.json {
+            let all: Vec<_> = reports.iter().map(ScenarioReport::to_json).collect();
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        Ok(if unreachable {
+            ExitCode::from(2)
+        } else if passed == scenarios.len() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}

@@ -1,0 +1,236 @@
+//! What a run found: a line per step, a summary, JSON, and JUnit XML.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::scenario::{Scenario, Step};
+use super::steps::{Done, Failed};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed,
+    /// A check did not hold; the message says what was expected and what
+    /// came back.
+    Failed(String),
+    /// The stack did not answer.
+    Unreachable(String),
+    /// Not run: an earlier step failed, or the run was interrupted.
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub section: &'static str,
+    pub name: String,
+    pub line: usize,
+    pub duration: Duration,
+    pub outcome: Outcome,
+    /// What a passing step reports, e.g. how long a wait took.
+    pub note: Option<String>,
+}
+
+impl StepReport {
+    pub(super) fn of(
+        section: &'static str,
+        step: &Step,
+        duration: Duration,
+        result: Result<Done, Failed>,
+    ) -> Self {
+        let (outcome, note) = match result {
+            Ok(done) => (Outcome::Passed, done.note),
+            Err(Failed::Check(message)) => (Outcome::Failed(message), None),
+            Err(Failed::Stack(message)) => (Outcome::Unreachable(message), None),
+        };
+        Self {
+            section,
+            name: step.name.clone(),
+            line: step.line,
+            duration,
+            outcome,
+            note,
+        }
+    }
+
+    pub(super) fn skipped(section: &'static str, step: &Step) -> Self {
+        Self {
+            section,
+            name: step.name.clone(),
+            line: step.line,
+            duration: Duration::ZERO,
+            outcome: Outcome::Skipped,
+            note: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        matches!(self.outcome, Outcome::Passed | Outcome::Skipped)
+    }
+
+    /// The live line.
+    pub fn line(&self) -> String {
+        let (mark, text) = match &self.outcome {
+            Outcome::Passed => ("ok  ", self.note.clone().unwrap_or_default()),
+            Outcome::Failed(m) | Outcome::Unreachable(m) => ("FAIL", first_line(m).to_owned()),
+            Outcome::Skipped => ("skip", String::new()),
+        };
+        format!(
+            "  {mark} {:>8} {} {}{}",
+            format!("{:.2}s", self.duration.as_secs_f64()),
+            self.section,
+            self.name,
+            if text.is_empty() {
+                String::new()
+            } else {
+                format!(": {text}")
+            }
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub file: PathBuf,
+    pub steps: Vec<StepReport>,
+    pub duration: Duration,
+    pub interrupted: bool,
+    /// Putting the proxies back failed.
+    pub restore_failure: Option<String>,
+}
+
+impl ScenarioReport {
+    pub(super) fn new(scenario: &Scenario) -> Self {
+        Self {
+            name: scenario.name.clone(),
+            file: scenario.file.clone(),
+            steps: Vec::new(),
+            duration: Duration::ZERO,
+            interrupted: false,
+            restore_failure: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        !self.interrupted && self.restore_failure.is_none() && self.steps.iter().all(|s| s.passed())
+    }
+
+    /// Whether a failure was the stack not answering (exit code 2).
+    pub fn unreachable(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.outcome, Outcome::Unreachable(_)))
+    }
+
+    /// The first failure: where, which step, what was expected and found.
+    pub fn failure(&self) -> Option<String> {
+        let step = self.steps.iter().find(|s| !s.passed()).map(|s| {
+            let message = match &s.outcome {
+                Outcome::Failed(m) | Outcome::Unreachable(m) => m.as_str(),
+                _ => "",
+            };
+            format!(
+                "{}:{}: {} step {:?}: {message}",
+                self.file.display(),
+                s.line,
+                s.section,
+                s.name
+            )
+        });
+        step.or_else(|| self.restore_failure.clone())
+            .or_else(|| self.interrupted.then(|| "interrupted".to_owned()))
+    }
+
+    pub fn summary_line(&self) -> String {
+        let ran = self
+            .steps
+            .iter()
+            .filter(|s| s.outcome != Outcome::Skipped)
+            .count();
+        let failed = self.steps.iter().filter(|s| !s.passed()).count();
+        format!(
+            "{} {} ({} steps run, {} failed, {:.2}s)",
+            if self.passed() { "PASSED" } else { "FAILED" },
+            self.name,
+            ran,
+            failed,
+            self.duration.as_secs_f64()
+        )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "file": self.file.display().to_string(),
+            "passed": self.passed(),
+            "seconds": self.duration.as_secs_f64(),
+            "failure": self.failure(),
+            "steps": self.steps.iter().map(|s| json!({
+                "section": s.section,
+                "name": s.name,
+                "line": s.line,
+                "seconds": s.duration.as_secs_f64(),
+                "outcome": match &s.outcome {
+                    Outcome::Passed => "passed",
+                    Outcome::Failed(_) => "failed",
+                    Outcome::Unreachable(_) => "unreachable",
+                    Outcome::Skipped => "skipped",
+                },
+                "message": match &s.outcome {
+                    Outcome::Failed(m) | Outcome::Unreachable(m) => Some(m.clone()),
+                    _ => None,
+                },
+                "note": s.note,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A JUnit XML report: one testsuite, one testcase per scenario.
+pub fn junit(reports: &[ScenarioReport]) -> String {
+    let failures = reports.iter().filter(|r| !r.passed()).count();
+    let seconds: f64 = reports.iter().map(|r| r.duration.as_secs_f64()).sum();
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"faultgate\" tests=\"{}\" failures=\"{failures}\" time=\"{seconds:.3}\">\n",
+        reports.len()
+    );
+    for report in reports {
+        xml.push_str(&format!(
+            "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">\n",
+            escape(&report.file.display().to_string()),
+            escape(&report.name),
+            report.duration.as_secs_f64()
+        ));
+        if let Some(failure) = report.failure().filter(|_| !report.passed()) {
+            xml.push_str(&format!(
+                "    <failure message=\"{}\">{}</failure>\n",
+                escape(first_line(&failure)),
+                escape(&failure)
+            ));
+        }
+        let log: String = report.steps.iter().map(|s| s.line() + "\n").collect();
+        xml.push_str(&format!("    <system-out>{}</system-out>\n", escape(&log)));
+        xml.push_str("  </testcase>\n");
+    }
+    xml.push_str("</testsuite>\n");
+    xml
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&apos;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}

@@ -1,0 +1,443 @@
+//! Carrying out one step.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::client::{Answer, ControlFailure, HttpClient};
+use super::expect::check;
+use super::scenario::{
+    Action, CaptureStep, ExecStep, FaultStep, HttpStep, ProxyRef, SqlStep, TcpStep, WaitStep,
+};
+use super::vars::Vars;
+
+/// How much of a response body a failure message quotes.
+const BODY_QUOTE: usize = 2048;
+
+/// What a step that held produced: a note for the report, and values a
+/// `capture` can keep.
+#[derive(Debug, Default)]
+pub struct Done {
+    pub note: Option<String>,
+    pub values: BTreeMap<String, String>,
+    pub json: Option<Value>,
+}
+
+/// Why a step failed.
+#[derive(Debug)]
+pub enum Failed {
+    /// A check did not hold: what was expected, what came back.
+    Check(String),
+    /// The stack is not there (a control API did not answer).
+    Stack(String),
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Self::Check(message)
+    }
+}
+
+pub struct Context<'a> {
+    pub client: &'a HttpClient,
+    pub proxies: &'a BTreeMap<String, ProxyRef>,
+    pub vars: &'a mut Vars,
+}
+
+impl Context<'_> {
+    pub async fn run(&mut self, action: &Action) -> Result<Done, Failed> {
+        match action {
+            Action::Fault(f) => self.fault(f).await,
+            Action::Http(h) => self.http(h).await,
+            Action::WaitUntil(w) => Box::pin(self.wait_until(w)).await,
+            Action::Sleep(d) => {
+                tokio::time::sleep(*d).await;
+                Ok(Done::default())
+            }
+            Action::Exec(e) => self.exec(e).await,
+            Action::Tcp(t) => self.tcp(t).await,
+            Action::Sql(s) => self.sql(s).await,
+            Action::Capture(c) => Box::pin(self.capture(c)).await,
+        }
+    }
+
+    async fn fault(&mut self, f: &FaultStep) -> Result<Done, Failed> {
+        let api = self.vars.expand(&self.proxies[&f.proxy].api)?;
+        let base = format!("{}/proxies/{}", api.trim_end_matches('/'), f.proxy);
+        let (method, url, body) = if let Some(toxic) = &f.add {
+            (
+                "POST",
+                format!("{base}/toxics"),
+                Some(self.vars.expand_json(toxic)?),
+            )
+        } else if let Some(name) = &f.remove {
+            (
+                "DELETE",
+                format!("{base}/toxics/{}", self.vars.expand(name)?),
+                None,
+            )
+        } else if let Some(chain) = &f.replace {
+            let chain = self.vars.expand_json(&Value::Array(chain.clone()))?;
+            ("PUT", format!("{base}/toxics"), Some(chain))
+        } else if f.clear == Some(true) {
+            ("PUT", format!("{base}/toxics"), Some(json!([])))
+        } else {
+            ("PATCH", base, Some(json!({ "enabled": f.enabled })))
+        };
+        match self.client.control(method, &url, body.as_ref()).await {
+            Ok(_) => Ok(Done::default()),
+            Err(ControlFailure::Unreachable(m)) => Err(Failed::Stack(m)),
+            Err(refused) => Err(Failed::Check(format!("the control API refused: {refused}"))),
+        }
+    }
+
+    async fn http(&mut self, h: &HttpStep) -> Result<Done, Failed> {
+        let url = self.vars.expand(&h.url)?;
+        let mut headers = Vec::new();
+        for (name, value) in &h.headers {
+            headers.push((name.clone(), self.vars.expand(value)?));
+        }
+        let body = match (&h.json, &h.body) {
+            (Some(json), _) => {
+                headers.push(("content-type".into(), "application/json".into()));
+                Some(self.vars.expand_json(json)?.to_string().into_bytes())
+            }
+            (None, Some(text)) => Some(self.vars.expand(text)?.into_bytes()),
+            (None, None) => None,
+        };
+        let timeout = h.timeout.unwrap_or(Duration::from_secs(30));
+        let answer = self
+            .client
+            .send(&h.method, &url, &headers, body, timeout)
+            .await?;
+        let fail = |what: String| Failed::Check(format!("{what}{}", quote_body(&answer)));
+        let e = &h.expect;
+        match &e.status {
+            Some(expected) => check(expected, &answer.status.to_string(), self.vars)
+                .map_err(|x| fail(format!("expected status {x}, got {}", answer.status)))?,
+            None if answer.status >= 400 => {
+                return Err(fail(format!(
+                    "expected a successful status, got {}",
+                    answer.status
+                )));
+            }
+            None => {}
+        }
+        for (name, expected) in &e.headers {
+            let actual = answer
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone());
+            let Some(actual) = actual else {
+                return Err(fail(format!("expected header {name}, it is missing")));
+            };
+            check(expected, &actual, self.vars)
+                .map_err(|x| fail(format!("expected header {name}: {x}, got {actual:?}")))?;
+        }
+        let json: Option<Value> = serde_json::from_str(&answer.body).ok();
+        for (path, expected) in &e.json {
+            let Some(json) = &json else {
+                return Err(fail(format!("expected a JSON body for {path}")));
+            };
+            let actual = json_at(json, path).map_err(&fail)?;
+            let shown = plain(&actual);
+            check(expected, &shown, self.vars)
+                .map_err(|x| fail(format!("expected {path} {x}, got {shown}")))?;
+        }
+        if let Some(text) = &e.body_contains {
+            let text = self.vars.expand(text)?;
+            if !answer.body.contains(&text) {
+                return Err(fail(format!("expected the body to contain {text:?}")));
+            }
+        }
+        if let Some(within) = e.within
+            && answer.elapsed > within
+        {
+            return Err(fail(format!(
+                "expected an answer within {within:?}, it took {:?}",
+                answer.elapsed
+            )));
+        }
+        let mut values = BTreeMap::new();
+        values.insert("status".into(), answer.status.to_string());
+        values.insert("body".into(), answer.body.clone());
+        Ok(Done {
+            note: Some(format!("{} in {:.0?}", answer.status, answer.elapsed)),
+            values,
+            json,
+        })
+    }
+
+    async fn wait_until(&mut self, w: &WaitStep) -> Result<Done, Failed> {
+        let started = Instant::now();
+        let attempt_limit = w.every.max(Duration::from_secs(1));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = tokio::time::timeout(attempt_limit, self.run(&w.check)).await;
+            let last = match attempt {
+                Ok(Ok(done)) => {
+                    let took = started.elapsed();
+                    return Ok(Done {
+                        note: Some(format!(
+                            "held after {:.2}s ({attempts} attempt{})",
+                            took.as_secs_f64(),
+                            if attempts == 1 { "" } else { "s" }
+                        )),
+                        values: BTreeMap::from([(
+                            "seconds".into(),
+                            format!("{:.3}", took.as_secs_f64()),
+                        )]),
+                        json: done.json,
+                    });
+                }
+                Ok(Err(Failed::Stack(m))) => return Err(Failed::Stack(m)),
+                Ok(Err(Failed::Check(m))) => m,
+                Err(_) => format!("the check took longer than {attempt_limit:?}"),
+            };
+            if started.elapsed() + w.every > w.within {
+                return Err(Failed::Check(format!(
+                    "did not hold within {:?} ({attempts} attempts); the last: {last}",
+                    w.within
+                )));
+            }
+            tokio::time::sleep(w.every).await;
+        }
+    }
+
+    async fn exec(&mut self, e: &ExecStep) -> Result<Done, Failed> {
+        let command = self.vars.expand(&e.command)?;
+        let timeout = e.timeout.unwrap_or(Duration::from_secs(60));
+        let child = tokio::process::Command::new("sh")
+            .args(["-c", &command])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0)
+            .spawn()
+            .map_err(|err| format!("cannot run sh -c {command:?}: {err}"))?;
+        let pid = child.id();
+        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(out) => out.map_err(|err| format!("{command:?}: {err}"))?,
+            Err(_) => {
+                if let Some(pid) = pid {
+                    // The whole group: the shell and what it started.
+                    // Safety: kill(2) on a process group we created.
+                    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                }
+                return Err(Failed::Check(format!(
+                    "{command:?} did not finish within {timeout:?} (killed)"
+                )));
+            }
+        };
+        let code = out
+            .status
+            .code()
+            .map_or("killed".to_owned(), |c| c.to_string());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let shown = |what: String| {
+            Failed::Check(format!(
+                "{what}\n  stdout: {}\n  stderr: {}",
+                cut(stdout.trim()),
+                cut(stderr.trim())
+            ))
+        };
+        let x = &e.expect;
+        let code_check = x
+            .code
+            .clone()
+            .unwrap_or(super::scenario::Check::Number(0.0));
+        check(&code_check, &code, self.vars)
+            .map_err(|exp| shown(format!("expected exit code {exp}, got {code}")))?;
+        if let Some(c) = &x.stdout {
+            check(c, stdout.trim(), self.vars)
+                .map_err(|exp| shown(format!("expected stdout {exp}")))?;
+        }
+        if let Some(c) = &x.stderr {
+            check(c, stderr.trim(), self.vars)
+                .map_err(|exp| shown(format!("expected stderr {exp}")))?;
+        }
+        Ok(Done {
+            note: None,
+            values: BTreeMap::from([
+                ("stdout".into(), stdout.trim().to_owned()),
+                ("stderr".into(), stderr.trim().to_owned()),
+                ("code".into(), code),
+            ]),
+            json: None,
+        })
+    }
+
+    async fn tcp(&mut self, t: &TcpStep) -> Result<Done, Failed> {
+        let address = self.vars.expand(&t.address)?;
+        let within = t.within.unwrap_or(Duration::from_secs(2));
+        let connected =
+            tokio::time::timeout(within, tokio::net::TcpStream::connect(&address)).await;
+        let outcome = match &connected {
+            Ok(Ok(_)) => "connected".to_owned(),
+            Ok(Err(e)) => format!("failed: {e}"),
+            Err(_) => format!("no connection within {within:?}"),
+        };
+        if matches!(connected, Ok(Ok(_))) == t.connects {
+            Ok(Done {
+                note: Some(outcome),
+                ..Done::default()
+            })
+        } else {
+            let wanted = if t.connects {
+                "a connection"
+            } else {
+                "no connection"
+            };
+            Err(Failed::Check(format!(
+                "expected {wanted} to {address}, got: {outcome}"
+            )))
+        }
+    }
+
+    async fn sql(&mut self, s: &SqlStep) -> Result<Done, Failed> {
+        let connect = self.vars.expand(&s.connect)?;
+        let query = self.vars.expand(&s.query)?;
+        let timeout = s.timeout.unwrap_or(Duration::from_secs(30));
+        // A refused connection is an answer too: an expected SQLSTATE
+        // (57P03 while Postgres starts up) may come at connect.
+        let work = async {
+            let (client, connection) =
+                tokio_postgres::connect(&connect, tokio_postgres::NoTls).await?;
+            let driver = tokio::spawn(connection);
+            let result = client.simple_query(&query).await;
+            drop(client);
+            let _ = driver.await;
+            result
+        };
+        let result = tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| format!("{query:?}: no answer within {timeout:?}"))?;
+        let x = &s.expect;
+        let messages = match (result, &x.sqlstate) {
+            (Err(e), Some(wanted)) => {
+                let got = e.as_db_error().map(|d| d.code().code().to_owned());
+                return if got.as_deref() == Some(wanted) {
+                    Ok(Done::default())
+                } else {
+                    Err(Failed::Check(format!(
+                        "expected SQLSTATE {wanted}, got {}",
+                        db_error(&e)
+                    )))
+                };
+            }
+            (Ok(_), Some(wanted)) => {
+                return Err(Failed::Check(format!(
+                    "expected SQLSTATE {wanted}, the query succeeded"
+                )));
+            }
+            (Err(e), None) => return Err(Failed::Check(format!("{query:?}: {}", db_error(&e)))),
+            (Ok(messages), None) => messages,
+        };
+        let rows: Vec<_> = messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .collect();
+        let value = rows
+            .first()
+            .and_then(|r| r.get(0))
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(c) = &x.rows {
+            check(c, &rows.len().to_string(), self.vars)
+                .map_err(|exp| format!("expected {exp} rows, got {}", rows.len()))?;
+        }
+        if let Some(c) = &x.value {
+            check(c, &value, self.vars).map_err(|exp| format!("expected {exp}, got {value:?}"))?;
+        }
+        Ok(Done {
+            note: None,
+            values: BTreeMap::from([
+                ("value".into(), value),
+                ("rows".into(), rows.len().to_string()),
+            ]),
+            json: None,
+        })
+    }
+
+    async fn capture(&mut self, c: &CaptureStep) -> Result<Done, Failed> {
+        let done = self.run(&c.from).await?;
+        let value = if c.value.starts_with('/') || c.value.starts_with('$') {
+            let json = done
+                .json
+                .as_ref()
+                .ok_or_else(|| format!("capture {}: the answer is not JSON", c.var))?;
+            plain(&json_at(json, &c.value)?)
+        } else {
+            done.values.get(&c.value).cloned().ok_or_else(|| {
+                format!(
+                    "capture {}: a {} step has no {:?}; it has: {}",
+                    c.var,
+                    c.from.kind(),
+                    c.value,
+                    done.values.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?
+        };
+        self.vars.set(&c.var, value.clone());
+        Ok(Done {
+            note: Some(format!("{} = {}", c.var, cut(&value))),
+            ..Done::default()
+        })
+    }
+}
+
+/// A JSON value by pointer ("/a/0") or simple path ("$.a[0].b").
+fn json_at(json: &Value, path: &str) -> Result<Value, String> {
+    let pointer = if let Some(rest) = path.strip_prefix('$') {
+        let mut pointer = String::new();
+        for part in rest.split(['.', '[']).filter(|p| !p.is_empty()) {
+            pointer.push('/');
+            pointer.push_str(part.trim_end_matches(']'));
+        }
+        pointer
+    } else {
+        path.to_owned()
+    };
+    json.pointer(&pointer)
+        .cloned()
+        .ok_or_else(|| format!("expected a value at {path}, there is none"))
+}
+
+/// A JSON value as text: strings without quotes.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn quote_body(answer: &Answer) -> String {
+    format!("\n  the response body: {}", cut(answer.body.trim()))
+}
+
+/// At most [`BODY_QUOTE`] bytes of `text`, on a character boundary.
+pub fn cut(text: &str) -> String {
+    if text.len() <= BODY_QUOTE {
+        return text.to_owned();
+    }
+    let mut end = BODY_QUOTE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+fn db_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,417 @@
+//! `faultgate run` against real servers behind a real faultgate: a Postgres
+//! and a git smart-HTTP server, each behind a proxy. Passing and failing
+//! scenarios, bad files, teardown, interrupts, JSON and JUnit reports.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::faultgate::Faultgate;
+use support::git_http::GitHttpServer;
+use support::postgres::Postgres;
+
+/// A faultgate with a postgres-mode proxy "pg" and an http-mode proxy
+/// "git", and the environment a scenario reads them from.
+struct Stack {
+    _pg: Postgres,
+    _git: GitHttpServer,
+    fg: Faultgate,
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+async fn stack() -> Stack {
+    let pg = Postgres::start().await;
+    let git = GitHttpServer::start(&["alpha", "beta"]);
+    let fg = Faultgate::start(&[]).await;
+    let pg_listen = fg
+        .proxy_with(json!({ "name": "pg", "mode": "postgres", "upstream": format!("127.0.0.1:{}", pg.port) }))
+        .await;
+    let git_listen = fg
+        .proxy_with(json!({ "name": "git", "mode": "http", "upstream": git.address() }))
+        .await;
+    let env = vec![
+        ("FAULTGATE_API".to_owned(), fg.api.clone()),
+        (
+            "PG".to_owned(),
+            format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
+                pg_listen.port()
+            ),
+        ),
+        ("PG_ADDRESS".to_owned(), pg_listen.to_string()),
+        ("GIT".to_owned(), format!("http://{git_listen}")),
+    ];
+    Stack {
+        _pg: pg,
+        _git: git,
+        fg,
+        env,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Stack {
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn faultgate_run(env: &[(String, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_faultgate"));
+    command
+        .arg("run")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn run(env: &[(String, String)], args: &[&str]) -> Output {
+    let mut command = faultgate_run(env, args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const GATE: &str = r#"
+name = "postgres bounce is recovered from; git keeps serving"
+seed = 7
+
+[proxies.pg]
+api = "${FAULTGATE_API}"
+
+[proxies.git]
+api = "${FAULTGATE_API}"
+
+[[setup]]
+sql = { connect = "${PG}", query = "CREATE TABLE IF NOT EXISTS marks (n int)" }
+
+[[steps]]
+name = "baseline"
+capture = { var = "before", value = "value", from = { sql = { connect = "${PG}", query = "SELECT count(*) FROM marks" } } }
+
+[[steps]]
+name = "sessions are terminated"
+fault = { proxy = "pg", replace = [{ type = "pg_terminate" }] }
+
+[[steps]]
+name = "the database is starting up"
+fault = { proxy = "pg", replace = [{ type = "pg_starting_up", stream = "upstream" }] }
+
+[[steps]]
+name = "new sessions are refused with 57P03"
+sql = { connect = "${PG}", query = "SELECT 1", expect = { sqlstate = "57P03" } }
+
+[[steps]]
+name = "git is not affected"
+http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200, body_contains = "refs/heads/main", within = "5s" } }
+
+[[steps]]
+name = "the database comes back"
+fault = { proxy = "pg", clear = true }
+
+[[steps]]
+name = "a write after the bounce lands"
+wait_until = { within = "20s", every = "200ms", check = { sql = { connect = "${PG}", query = "INSERT INTO marks VALUES (1)" } } }
+
+[[steps]]
+name = "and is seen"
+sql = { connect = "${PG}", query = "SELECT count(*) FROM marks", expect = { value = "== ${before} + 1" } }
+
+[[steps]]
+name = "the port answers"
+tcp = { address = "${PG_ADDRESS}", connects = true }
+
+[[steps]]
+name = "a command agrees"
+exec = { command = "echo 41", timeout = "5s", expect = { stdout = "< ${before} + 42" } }
+
+[[steps]]
+name = "the control API knows the proxies"
+http = { url = "${FAULTGATE_API}/proxies/pg", expect = { json = { "/mode" = "postgres", "$.toxics" = "[]" } } }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_scenario_passes_against_real_servers_and_reports_in_junit() {
+    let stack = stack().await;
+    let file = stack.write("gate.toml", GATE);
+    let junit = stack.dir.path().join("report.xml");
+    let out = run(
+        &stack.env,
+        &[file.to_str().unwrap(), "--junit", junit.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("PASSED postgres bounce"), "{shown}");
+    assert!(shown.contains("held after"), "{shown}");
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(
+        cases[0].attribute("name"),
+        Some("postgres bounce is recovered from; git keeps serving")
+    );
+    assert!(!cases[0].children().any(|n| n.has_tag_name("failure")));
+    // The proxies are as they were found.
+    assert_eq!(
+        stack
+            .fg
+            .expect("GET", "/proxies/pg/toxics", None, 200)
+            .await,
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_expectation_fails_with_the_step_the_expectation_and_the_value() {
+    let stack = stack().await;
+    let failing = stack.write(
+        "failing.toml",
+        r#"
+name = "expects too much"
+
+[proxies.git]
+api = "${FAULTGATE_API}"
+
+[[steps]]
+name = "slow the pack"
+fault = { proxy = "git", add = { name = "slow", type = "http_delay", attributes = { delay = 10 } } }
+
+[[steps]]
+name = "beta answers 201"
+http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 201 } }
+
+[[steps]]
+name = "never reached"
+sleep = "10s"
+"#,
+    );
+    let passing = stack.write("passing.toml", "[[steps]]\nsleep = \"10ms\"\n");
+    let junit = stack.dir.path().join("report.xml");
+    let out = run(
+        &stack.env,
+        &[
+            passing.to_str().unwrap(),
+            failing.to_str().unwrap(),
+            "--json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        shown.contains(&format!(
+            "{}:11: steps step \"beta answers 201\": expected status 201, got 200",
+            failing.display()
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("the response body:"), "{shown}");
+
+    // --json: every step's outcome.
+    let results: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(results[0]["passed"], true);
+    assert_eq!(results[1]["passed"], false);
+    let steps = results[1]["steps"].as_array().unwrap();
+    assert_eq!(steps[1]["outcome"], "failed");
+    assert_eq!(steps[2]["outcome"], "skipped");
+
+    // JUnit: one testcase per scenario, the failure text in the failing one.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2);
+    let failure = cases[1]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("the failing scenario has a failure");
+    assert!(
+        failure
+            .text()
+            .unwrap()
+            .contains("expected status 201, got 200")
+    );
+
+    // Teardown took the fault away.
+    assert_eq!(
+        stack
+            .fg
+            .expect("GET", "/proxies/git/toxics", None, 200)
+            .await,
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_until_measures_recovery_from_a_fault_removed_mid_wait() {
+    let stack = stack().await;
+    let file = stack.write(
+        "recovery.toml",
+        r#"
+[proxies.pg]
+api = "${FAULTGATE_API}"
+
+[[steps]]
+fault = { proxy = "pg", add = { name = "hole", type = "blackhole" } }
+
+[[steps]]
+name = "recovery"
+wait_until = { within = "20s", every = "200ms", check = { sql = { connect = "${PG}", query = "SELECT 1", timeout = "500ms" } } }
+"#,
+    );
+    let mut command = faultgate_run(&stack.env, &[file.to_str().unwrap(), "--json"]);
+    let running = tokio::task::spawn_blocking(move || command.output().unwrap());
+    // The blackhole goes 1.5 s into the wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.fg.remove_toxic("pg", "hole").await;
+    let out = running.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let note = results[0]["steps"][1]["note"].as_str().unwrap().to_owned();
+    let seconds: f64 = note
+        .strip_prefix("held after ")
+        .and_then(|n| n.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{note}"));
+    assert!(
+        (1.0..6.0).contains(&seconds),
+        "recovery reported as {seconds}s: {note}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_run_still_tears_down() {
+    let stack = stack().await;
+    let file = stack.write(
+        "long.toml",
+        r#"
+[proxies.git]
+api = "${FAULTGATE_API}"
+
+[[steps]]
+fault = { proxy = "git", add = { name = "hole", type = "http_blackhole" } }
+
+[[steps]]
+sleep = "60s"
+"#,
+    );
+    let mut child = faultgate_run(&stack.env, &[file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    support::eventually("the fault is attached", Duration::from_secs(10), || async {
+        stack
+            .fg
+            .expect("GET", "/proxies/git/toxics", None, 200)
+            .await
+            != json!([])
+    })
+    .await;
+    // Safety: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = child.stdout.take();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("interrupted"), "{}", text(&out));
+    assert_eq!(
+        stack
+            .fg
+            .expect("GET", "/proxies/git/toxics", None, 200)
+            .await,
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_files_and_unreachable_stacks_exit_2_saying_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    for (text, mentions) in [
+        (
+            "[[steps]]\nsleep = \"1s\"\nslep = 2\n",
+            ":3: unknown field `slep`",
+        ),
+        ("[[steps]]\nsleep = \"soon\"\n", ":2:"),
+        (
+            "[[steps]]\nfault = { proxy = \"nope\", clear = true }\n",
+            ":1: steps[1]: fault.proxy: \"nope\" is not declared",
+        ),
+        (
+            "[[steps]]\nhttp = { url = \"${NOT_SET_IN_THIS_TEST}/x\" }\n",
+            "NOT_SET_IN_THIS_TEST",
+        ),
+        ("name = [\n", ":"),
+    ] {
+        let file = write("bad.toml", text);
+        let out = run(&[], &["--check", &file]).await;
+        assert_eq!(out.status.code(), Some(2), "{text}: {}", text_of(&out));
+        assert!(
+            text_of(&out).contains(&format!("{file}{mentions}"))
+                || text_of(&out).contains(mentions) && text_of(&out).contains(&file),
+            "{text}: {}",
+            text_of(&out)
+        );
+    }
+    let port = support::free_port();
+    let file = write(
+        "unreachable.toml",
+        &format!("[proxies.pg]\napi = \"http://127.0.0.1:{port}\"\n\n[[steps]]\nsleep = \"1ms\"\n"),
+    );
+    let out = run(&[], &[&file]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+    assert!(text_of(&out).contains("not reachable"), "{}", text_of(&out));
+}
+
+fn text_of(out: &Output) -> String {
+    text(out)
+}
+
+#[tokio::test]
+async fn the_compose_gate_scenarios_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose/scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("compose/scenarios")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.to_str().unwrap().to_owned())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut args = vec!["--check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = run(&[], &args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
