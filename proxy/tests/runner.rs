@@ -415,3 +415,51 @@ async fn the_compose_gate_scenarios_are_valid() {
     let out = run(&[], &args).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scenarios_can_be_written_in_rust() {
+    use faultgate::runner::scenario::{FaultStep, SqlExpect, SqlStep};
+    use faultgate::runner::{Action, Runner, Scenario};
+    let stack = stack().await;
+    let pg = stack.env[1].1.clone();
+    let sql = |expect: SqlExpect| {
+        Action::Sql(SqlStep {
+            connect: pg.clone(),
+            query: "SELECT 1".into(),
+            timeout: Some(Duration::from_secs(5)),
+            expect,
+        })
+    };
+    let scenario = Scenario::new("in rust")
+        .proxy("pg", &stack.fg.api)
+        .step(
+            "starting up",
+            Action::Fault(FaultStep {
+                proxy: "pg".into(),
+                add: Some(json!({ "type": "pg_starting_up", "stream": "upstream" })),
+                remove: None,
+                replace: None,
+                clear: None,
+                enabled: None,
+            }),
+        )
+        .step(
+            "refused",
+            sql(SqlExpect {
+                sqlstate: Some("57P03".into()),
+                ..SqlExpect::default()
+            }),
+        );
+    let report = Runner::new().run(&scenario).await.unwrap();
+    assert!(report.passed(), "{:?}", report.failure());
+    // Put back as found: the connection works again.
+    let report = Runner::new()
+        .run(
+            &Scenario::new("after")
+                .proxy("pg", &stack.fg.api)
+                .step("works", sql(SqlExpect::default())),
+        )
+        .await
+        .unwrap();
+    assert!(report.passed(), "{:?}", report.failure());
+}

@@ -334,6 +334,51 @@ struct RawCapture {
 }
 
 impl Scenario {
+    /// An empty scenario, to build in code (as a Rust test might).
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            file: PathBuf::from(format!("<{name}>")),
+            seed: None,
+            proxies: BTreeMap::new(),
+            setup: Vec::new(),
+            steps: Vec::new(),
+            teardown: Vec::new(),
+        }
+    }
+
+    /// Declares a proxy on the control API at `api`.
+    pub fn proxy(mut self, name: &str, api: &str) -> Self {
+        self.proxies.insert(
+            name.to_owned(),
+            ProxyRef {
+                api: api.to_owned(),
+                create: None,
+            },
+        );
+        self
+    }
+
+    /// Adds a step to `steps`.
+    pub fn step(mut self, name: &str, action: Action) -> Self {
+        self.steps.push(Step {
+            name: name.to_owned(),
+            line: 0,
+            action,
+        });
+        self
+    }
+
+    /// Adds a step to `teardown`.
+    pub fn teardown(mut self, name: &str, action: Action) -> Self {
+        self.teardown.push(Step {
+            name: name.to_owned(),
+            line: 0,
+            action,
+        });
+        self
+    }
+
     /// Reads and checks a scenario file.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read {
