@@ -73,6 +73,17 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "FAULTGATE_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// On SIGTERM or SIGINT: stop accepting, let open connections finish for
+    /// this long (e.g. "10s", "500ms"; "0s" closes them at once), then close
+    /// the rest. A second signal cuts the wait short.
+    #[arg(long, env = "FAULTGATE_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
+          value_parser = parse_grace)]
+    shutdown_grace: Duration,
+}
+
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    faultgate::runner::scenario::parse_duration(text)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -127,16 +138,75 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("control API: cannot listen on {}", args.api))?;
     tracing::info!(api = %listener.local_addr()?, "control API ready");
+    let (first, second) = signals();
     axum::serve(listener, api::router(registry.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(first)
         .await
         .context("control API")?;
-
-    for proxy in registry.list().await {
-        proxy.stop().await;
-    }
+    drain(&registry, args.shutdown_grace, second).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Stops accepting, waits up to `grace` (or a second signal) for open
+/// connections to finish, then closes what is left.
+async fn drain(registry: &Registry, grace: Duration, second: impl Future<Output = ()>) {
+    let proxies = registry.list().await;
+    for proxy in &proxies {
+        proxy.stop_listening().await;
+    }
+    let open = || {
+        proxies
+            .iter()
+            .map(|p| p.stats().connections_open.get())
+            .sum::<u64>()
+    };
+    if open() > 0 && !grace.is_zero() {
+        tracing::info!(
+            connections = open(),
+            ?grace,
+            "waiting for open connections to finish"
+        );
+        let finished = async {
+            while open() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = finished => {}
+            _ = tokio::time::sleep(grace) => {}
+            _ = second => tracing::info!("second signal: not waiting any longer"),
+        }
+    }
+    let cut = open();
+    if cut > 0 {
+        tracing::info!(connections = cut, "closing the connections still open");
+    }
+    for proxy in &proxies {
+        proxy.close_connections();
+    }
+}
+
+/// Two futures: the first SIGTERM or SIGINT, and the one after it.
+fn signals() -> (impl Future<Output = ()>, impl Future<Output = ()>) {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = first_tx.send(());
+        shutdown_signal().await;
+        let _ = second_tx.send(());
+    });
+    (
+        async move {
+            let _ = first_rx.await;
+        },
+        async move {
+            if second_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        },
+    )
 }
 
 /// A proxy holds two sockets per connection: lift the soft limit on open

@@ -297,13 +297,18 @@ impl Proxy {
     /// Closes the listener (new connections are refused) and every open
     /// connection. Returns once the listening socket is closed.
     pub async fn stop(&self) {
+        self.stop_listening().await;
+        self.close_connections();
+    }
+
+    /// Closes the listener; open connections go on.
+    pub async fn stop_listening(&self) {
         let listening = self.listening.lock().unwrap().take();
         if let Some(Listening { stop, task }) = listening {
             stop.cancel();
             let _ = task.await;
             tracing::info!(proxy = %self.name, "proxy stopped");
         }
-        self.close_connections();
     }
 
     /// Closes every open connection (FIN both ways); the listener stays.
