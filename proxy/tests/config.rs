@@ -110,3 +110,20 @@ fn bad_config_files_are_refused_with_the_file_and_the_problem() {
         );
     }
 }
+
+#[test]
+fn the_compose_sidecar_config_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose/faultgate.toml");
+    let proxies = faultgate::config::load(&path).expect("compose/faultgate.toml");
+    let modes: Vec<_> = proxies
+        .iter()
+        .map(|p| (p.name.clone().unwrap(), p.mode.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("gitea".to_owned(), "http".to_owned()),
+            ("postgres".to_owned(), "postgres".to_owned())
+        ]
+    );
+}

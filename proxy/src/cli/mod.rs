@@ -1,5 +1,6 @@
 //! Command-line parsing and the verbs.
 
+mod health;
 mod plugin;
 mod run;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     /// Inspect fault plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Exit 0 if a faultgate's control API answers /healthz (for container
+    /// health checks).
+    Health(health::HealthArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Run(args) => run::run(args),
         Command::Plugin(command) => plugin::run(command),
+        Command::Health(args) => health::run(args),
     }
 }
 
