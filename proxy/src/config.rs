@@ -24,6 +24,12 @@
 //! * `.json`, Toxiproxy's `-config` file: a list of
 //!   `{"name", "listen", "upstream", "enabled"}` objects (toxics allowed too).
 //!
+//! A TOML file may also hold a `[serve]` table with the settings of
+//! `faultgate serve` (`api`, `seed`, `plugins`, `plugin_memory_mib`,
+//! `plugin_deadline_ms`, `max_plugin_instances`, `plugin_cache`,
+//! `no_plugin_cache`, `log_format`, `shutdown_grace`); flags win over
+//! environment variables, which win over the file.
+//!
 //! Unlike the API, a config file is strict: an unknown key is an error, so a
 //! typo cannot silently leave a fault out.
 
@@ -52,7 +58,44 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct TomlFile {
     #[serde(default)]
+    serve: ServeSettings,
+    #[serde(default)]
     proxies: Vec<FileProxy>,
+}
+
+/// `[serve]`: settings of `faultgate serve`. A flag or environment variable
+/// given for the same setting wins over the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    pub api: Option<String>,
+    pub seed: Option<u64>,
+    pub plugins: Option<Vec<PathBuf>>,
+    pub plugin_memory_mib: Option<u64>,
+    pub plugin_deadline_ms: Option<u64>,
+    pub max_plugin_instances: Option<u32>,
+    pub plugin_cache: Option<PathBuf>,
+    pub no_plugin_cache: Option<bool>,
+    pub log_format: Option<String>,
+    pub shutdown_grace: Option<String>,
+}
+
+/// The `[serve]` table of a TOML config file (a Toxiproxy JSON file has
+/// none).
+pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
+    if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+        return Ok(ServeSettings::default());
+    }
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    toml::from_str::<TomlFile>(&text)
+        .map(|file| file.serve)
+        .map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 #[derive(Debug, Deserialize)]

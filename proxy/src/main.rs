@@ -4,11 +4,33 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
-    match cli::run(args) {
+    let matches = match cli::Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => {
+            // clap names the flag; a bad value may have come from the
+            // environment instead, so say which variables were set.
+            if error.kind() == clap::error::ErrorKind::ValueValidation
+                || error.kind() == clap::error::ErrorKind::InvalidValue
+            {
+                let set: Vec<String> = std::env::vars()
+                    .filter(|(k, _)| k.starts_with("FAULTGATE_"))
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect();
+                if !set.is_empty() {
+                    eprintln!("(set in the environment: {})", set.join(", "));
+                }
+            }
+            error.exit()
+        }
+    };
+    let args = match cli::Cli::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(error) => error.exit(),
+    };
+    match cli::run(args, &matches) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("faultgate: {error:#}");

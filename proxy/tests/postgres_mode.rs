@@ -145,6 +145,11 @@ async fn pg_terminate_ends_sessions_with_57p01_as_a_shutdown_does() {
         1
     );
 
+    // The prepared statement above is closed in the background when it is
+    // dropped; let that Close go by first, so the fault's "next message" is
+    // the query below and not the Close (whose answer the client ignores).
+    open.batch_execute("SELECT 1").await.unwrap();
+
     // "next": the open session's next query is answered with the error.
     fg.add_toxic(
         "pg",

@@ -135,3 +135,132 @@ async fn the_grace_period_bounds_the_wait_and_the_exit_is_still_0() {
         "a transfer longer than the grace finished"
     );
 }
+
+/// `faultgate serve ARGS --print-config` with `env`: exit code and output.
+fn print_config(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultgate"))
+        .arg("serve")
+        .args(args)
+        .arg("--print-config")
+        .env_remove("FAULTGATE_API")
+        .env_remove("FAULTGATE_SEED")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The line of `--print-config` output for `key`.
+fn setting<'a>(output: &'a str, key: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key} in:\n{output}"))
+}
+
+#[test]
+fn flags_win_over_the_environment_which_wins_over_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("faultgate.toml");
+    std::fs::write(
+        &file,
+        "[serve]\napi = \"127.0.0.1:9001\"\nseed = 1\nshutdown_grace = \"3s\"\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let (code, out) = print_config(
+        &["--config", config, "--api", "127.0.0.1:9003"],
+        &[("FAULTGATE_API", "127.0.0.1:9002"), ("FAULTGATE_SEED", "2")],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        setting(&out, "api").contains("\"127.0.0.1:9003\"")
+            && setting(&out, "api").ends_with("# flag --api"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "seed").starts_with("seed = 2 ")
+            && setting(&out, "seed").ends_with("# environment FAULTGATE_SEED"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "shutdown_grace").contains("\"3s\"")
+            && setting(&out, "shutdown_grace").contains(config),
+        "{out}"
+    );
+    assert!(setting(&out, "log_format").contains("\"json\""), "{out}");
+    assert!(
+        setting(&out, "plugin_memory_mib").ends_with("# default"),
+        "{out}"
+    );
+
+    // Without the flag, the environment; without either, the file.
+    let (_, out) = print_config(
+        &["--config", config],
+        &[("FAULTGATE_API", "127.0.0.1:9002")],
+    );
+    assert!(setting(&out, "api").contains("127.0.0.1:9002"), "{out}");
+    let (_, out) = print_config(&["--config", config], &[]);
+    assert!(setting(&out, "api").contains("127.0.0.1:9001"), "{out}");
+    assert!(setting(&out, "seed").starts_with("seed = 1 "), "{out}");
+}
+
+#[test]
+fn bad_settings_name_the_setting_and_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[serve]\napi = \"nowhere\"\n", "serve.api in"),
+        (
+            "[serve]\nplugin_memory_mib = 500\n",
+            "serve.plugin_memory_mib in",
+        ),
+        (
+            "[serve]\nshutdown_grace = \"later\"\n",
+            "serve.shutdown_grace in",
+        ),
+        ("[serve]\nlog_format = \"xml\"\n", "serve.log_format in"),
+        ("[serve]\napi_port = 1\n", "api_port"),
+    ];
+    for (text, mentions) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let (code, out) = print_config(&["--config", file.to_str().unwrap()], &[]);
+        assert_eq!(code, Some(2), "{text}: {out}");
+        assert!(out.contains(mentions), "{text}: {out}");
+        assert!(out.contains("bad.toml"), "{text}: {out}");
+    }
+    let (code, out) = print_config(&[], &[("FAULTGATE_SEED", "soon")]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("FAULTGATE_SEED=\"soon\"") && out.contains("--seed"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line() {
+    let faultgate = Faultgate::start(&["--log-format", "json"]).await;
+    faultgate.proxy("p", "127.0.0.1:1").await;
+    support::eventually(
+        "the proxy's start is logged",
+        Duration::from_secs(5),
+        || async { faultgate.log().contains("proxy listening") },
+    )
+    .await;
+    let log = faultgate.log();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            object["level"].is_string() && object["fields"].is_object(),
+            "{line}"
+        );
+    }
+}

@@ -53,9 +53,16 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs a verb. `matches` tells where each setting came from (flag or
+/// environment), which `serve` needs to let its config file fill the rest.
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => {
+            let serve = matches
+                .subcommand_matches("serve")
+                .expect("the serve subcommand was parsed");
+            serve::run(args, serve)
+        }
         Command::Run(args) => run::run(args),
         Command::Plugin(command) => plugin::run(command),
         Command::Health(args) => health::run(args),

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, ValueEnum};
 
+use faultgate::config::ServeSettings;
 use faultgate::plugin_host::{PluginHost, PluginLimits};
 use faultgate::registry::Registry;
 use faultgate::{api, clock, config};
@@ -80,13 +82,232 @@ pub struct ServeArgs {
     #[arg(long, env = "FAULTGATE_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
           value_parser = parse_grace)]
     shutdown_grace: Duration,
+
+    /// Print the settings in effect, each with where it came from (flag,
+    /// environment, config file's [serve] table, or default), and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// Where a setting's value came from.
+enum Source {
+    Flag,
+    Env(&'static str),
+    File,
+    Default,
+}
+
+/// The settings, each with its source, as `--print-config` shows them.
+struct Resolved {
+    lines: Vec<(String, String, Source)>,
+}
+
+impl ServeArgs {
+    /// Fills every setting that neither a flag nor the environment gave
+    /// from the config file's `[serve]` table. Errors name the setting and
+    /// the file.
+    fn resolve(&mut self, matches: &ArgMatches) -> anyhow::Result<Resolved> {
+        let file = match &self.config {
+            Some(path) => config::load_serve(path)?,
+            None => ServeSettings::default(),
+        };
+        let path = self
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let source = |id: &str, env: &'static str, in_file: bool| match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => Source::Flag,
+            Some(ValueSource::EnvVariable) => Source::Env(env),
+            _ if in_file => Source::File,
+            _ => Source::Default,
+        };
+        let bad = |key: &str, problem: String| anyhow::anyhow!("serve.{key} in {path}: {problem}");
+        let mut lines = Vec::new();
+
+        let src = source("api", "FAULTGATE_API", file.api.is_some());
+        if let (Source::File, Some(api)) = (&src, &file.api) {
+            self.api = api.parse().map_err(|_| {
+                bad(
+                    "api",
+                    format!("{api:?} is not an address such as 127.0.0.1:8474"),
+                )
+            })?;
+        }
+        lines.push(("api".into(), format!("{:?}", self.api.to_string()), src));
+
+        let src = source("seed", "FAULTGATE_SEED", file.seed.is_some());
+        if let Source::File = src {
+            self.seed = file.seed;
+        }
+        let seed = self
+            .seed
+            .map_or("(picked at start, and logged)".to_owned(), |s| {
+                s.to_string()
+            });
+        lines.push(("seed".into(), seed, src));
+
+        let src = source("plugins", "FAULTGATE_PLUGINS", file.plugins.is_some());
+        if let (Source::File, Some(plugins)) = (&src, &file.plugins) {
+            self.plugins = plugins.clone();
+        }
+        let shown: Vec<String> = self
+            .plugins
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect();
+        lines.push(("plugins".into(), format!("[{}]", shown.join(", ")), src));
+
+        let src = source(
+            "plugin_memory_mib",
+            "FAULTGATE_PLUGIN_MEMORY_MIB",
+            file.plugin_memory_mib.is_some(),
+        );
+        if let (Source::File, Some(v)) = (&src, file.plugin_memory_mib) {
+            if !(1..=64).contains(&v) {
+                return Err(bad("plugin_memory_mib", format!("{v} is not in 1..=64")));
+            }
+            self.plugin_memory_mib = v;
+        }
+        lines.push((
+            "plugin_memory_mib".into(),
+            self.plugin_memory_mib.to_string(),
+            src,
+        ));
+
+        let src = source(
+            "plugin_deadline_ms",
+            "FAULTGATE_PLUGIN_DEADLINE_MS",
+            file.plugin_deadline_ms.is_some(),
+        );
+        if let (Source::File, Some(v)) = (&src, file.plugin_deadline_ms) {
+            if !(1..=60_000).contains(&v) {
+                return Err(bad(
+                    "plugin_deadline_ms",
+                    format!("{v} is not in 1..=60000"),
+                ));
+            }
+            self.plugin_deadline_ms = v;
+        }
+        lines.push((
+            "plugin_deadline_ms".into(),
+            self.plugin_deadline_ms.to_string(),
+            src,
+        ));
+
+        let src = source(
+            "max_plugin_instances",
+            "FAULTGATE_MAX_PLUGIN_INSTANCES",
+            file.max_plugin_instances.is_some(),
+        );
+        if let (Source::File, Some(v)) = (&src, file.max_plugin_instances) {
+            if v < 16 {
+                return Err(bad("max_plugin_instances", format!("{v} is below 16")));
+            }
+            self.max_plugin_instances = v;
+        }
+        lines.push((
+            "max_plugin_instances".into(),
+            self.max_plugin_instances.to_string(),
+            src,
+        ));
+
+        let src = source(
+            "plugin_cache",
+            "FAULTGATE_PLUGIN_CACHE",
+            file.plugin_cache.is_some(),
+        );
+        if let (Source::File, Some(dir)) = (&src, &file.plugin_cache) {
+            self.plugin_cache = Some(dir.clone());
+        }
+        let cache = self
+            .plugin_cache
+            .clone()
+            .or_else(default_cache_dir)
+            .map_or("(none)".to_owned(), |d| {
+                format!("{:?}", d.display().to_string())
+            });
+        lines.push(("plugin_cache".into(), cache, src));
+
+        let src = source("no_plugin_cache", "", file.no_plugin_cache.is_some());
+        if let (Source::File, Some(v)) = (&src, file.no_plugin_cache) {
+            self.no_plugin_cache = v;
+        }
+        lines.push((
+            "no_plugin_cache".into(),
+            self.no_plugin_cache.to_string(),
+            src,
+        ));
+
+        let src = source(
+            "log_format",
+            "FAULTGATE_LOG_FORMAT",
+            file.log_format.is_some(),
+        );
+        if let (Source::File, Some(v)) = (&src, &file.log_format) {
+            self.log_format = LogFormat::from_str(v, true).map_err(|_| {
+                bad(
+                    "log_format",
+                    format!("{v:?}: expected \"text\" or \"json\""),
+                )
+            })?;
+        }
+        let format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        lines.push(("log_format".into(), format!("{format:?}"), src));
+
+        let src = source(
+            "shutdown_grace",
+            "FAULTGATE_SHUTDOWN_GRACE",
+            file.shutdown_grace.is_some(),
+        );
+        if let (Source::File, Some(v)) = (&src, &file.shutdown_grace) {
+            self.shutdown_grace = parse_grace(v).map_err(|e| bad("shutdown_grace", e))?;
+        }
+        lines.push((
+            "shutdown_grace".into(),
+            format!(
+                "{:?}",
+                humantime::format_duration(self.shutdown_grace).to_string()
+            ),
+            src,
+        ));
+        Ok(Resolved { lines })
+    }
+}
+
+impl Resolved {
+    fn print(&self, config: Option<&std::path::Path>) {
+        println!("# faultgate serve: the settings in effect, and where each came from");
+        println!("# (flags win over environment variables, which win over the config file)");
+        println!("[serve]");
+        for (key, value, source) in &self.lines {
+            let from = match source {
+                Source::Flag => format!("flag --{}", key.replace('_', "-")),
+                Source::Env(var) => format!("environment {var}"),
+                Source::File => format!(
+                    "config file {}",
+                    config.map(|p| p.display().to_string()).unwrap_or_default()
+                ),
+                Source::Default => "default".to_owned(),
+            };
+            println!("{:<44} # {from}", format!("{key} = {value}"));
+        }
+    }
 }
 
 fn parse_grace(text: &str) -> Result<Duration, String> {
     faultgate::runner::scenario::parse_duration(text)
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ServeArgs, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
+    let resolved = args.resolve(matches)?;
+    if args.print_config {
+        resolved.print(args.config.as_deref());
+        return Ok(ExitCode::SUCCESS);
+    }
     init_logging(args.log_format);
     clock::start();
     raise_open_file_limit();

@@ -60,7 +60,11 @@ impl Faultgate {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if line.contains("control API ready") {
-                        let addr = line.split("api=").nth(1).unwrap_or("").trim().to_owned();
+                        // Text logs say `api=ADDR`; JSON logs carry it in `fields`.
+                        let addr = match serde_json::from_str::<Value>(&line) {
+                            Ok(json) => json["fields"]["api"].as_str().unwrap_or("").to_owned(),
+                            Err(_) => line.split("api=").nth(1).unwrap_or("").trim().to_owned(),
+                        };
                         let _ = ready_tx.send(addr);
                     }
                     log.lock().unwrap().push(line);
@@ -78,8 +82,9 @@ impl Faultgate {
         // The last lines of output of a process that exited are still wanted.
         std::thread::sleep(Duration::from_millis(if ready.is_some() { 0 } else { 100 }));
         let api = match ready {
-            Some(addr) => format!("http://{addr}"),
-            None => {
+            // Tests talk to loopback only.
+            Some(addr) if addr.starts_with("127.0.0.1:") => format!("http://{addr}"),
+            _ => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
