@@ -441,6 +441,7 @@ async fn scenarios_can_be_written_in_rust() {
                 replace: None,
                 clear: None,
                 enabled: None,
+                bounce: None,
             }),
         )
         .step(
@@ -462,4 +463,58 @@ async fn scenarios_can_be_written_in_rust() {
         .await
         .unwrap();
     assert!(report.passed(), "{:?}", report.failure());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_bounce_is_one_step() {
+    use support::postgres::connect;
+    use tokio_postgres::error::SqlState;
+    let stack = stack().await;
+    let port: u16 = stack.env[2].1.rsplit(':').next().unwrap().parse().unwrap();
+    // A fault already there stays through the bounce and after it.
+    stack
+        .fg
+        .add_toxic(
+            "pg",
+            json!({ "name": "slow", "type": "latency", "attributes": { "latency": 1 } }),
+        )
+        .await;
+    let open = connect(port).await.unwrap();
+    let file = stack.write(
+        "bounce.toml",
+        "[proxies.pg]\napi = \"${FAULTGATE_API}\"\n\n[[steps]]\nfault = { proxy = \"pg\", bounce = \"3s\" }\n",
+    );
+    let mut command = faultgate_run(&stack.env, &[file.to_str().unwrap()]);
+    let running = tokio::task::spawn_blocking(move || command.output().unwrap());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let error = open.query_one("SELECT 1", &[]).await.unwrap_err();
+    assert!(
+        error
+            .as_db_error()
+            .is_none_or(|e| *e.code() == SqlState::ADMIN_SHUTDOWN),
+        "{error:?}"
+    );
+    let Err(error) = connect(port).await else {
+        panic!("a new session was let in while Postgres was starting up");
+    };
+    assert_eq!(
+        error.as_db_error().map(|e| e.code()),
+        Some(&SqlState::CANNOT_CONNECT_NOW)
+    );
+    let out = running.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let back = connect(port).await.unwrap();
+    assert_eq!(
+        back.query_one("SELECT 2", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        2
+    );
+    let chain = stack
+        .fg
+        .expect("GET", "/proxies/pg/toxics", None, 200)
+        .await;
+    assert_eq!(chain.as_array().unwrap().len(), 1, "{chain}");
+    assert_eq!(chain[0]["name"], "slow");
 }

@@ -20,6 +20,11 @@
 //! http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200, within = "2s" } }
 //! ```
 //!
+//! A `fault` step does one of: `add` (a toxic), `remove` (by name), `replace`
+//! (the whole chain), `clear = true`, `enabled = true|false`, or
+//! `bounce = "5s"` (a Postgres bounce: 57P01 for every session, 57P03 for new
+//! ones for that long, then back).
+//!
 //! Each step is a table with an optional `name` and exactly one kind:
 //! `fault`, `http`, `wait_until`, `sleep`, `exec`, `tcp`, `sql` or `capture`.
 //! `wait_until` repeats the step in its `check` (written the same way) and
@@ -118,6 +123,11 @@ pub struct FaultStep {
     /// closed) the proxy.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// A Postgres bounce on a proxy in postgres mode, in one step: every
+    /// session terminated with 57P01, new sessions refused with 57P03 for
+    /// this long (e.g. "5s"), then the proxy's chain as it was before.
+    #[serde(default, with = "opt_duration")]
+    pub bounce: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -536,17 +546,20 @@ fn check_action(
                 f.replace.is_some(),
                 f.clear == Some(true),
                 f.enabled.is_some(),
+                f.bounce.is_some(),
             ];
             match operations.iter().filter(|o| **o).count() {
                 1 => {}
                 0 => {
                     return Err(
-                        "fault: say what to do: add, remove, replace, clear or enabled".into(),
+                        "fault: say what to do: add, remove, replace, clear, enabled or bounce"
+                            .into(),
                     );
                 }
                 _ => {
                     return Err(
-                        "fault: one of add, remove, replace, clear, enabled per step".into(),
+                        "fault: one of add, remove, replace, clear, enabled, bounce per step"
+                            .into(),
                     );
                 }
             }

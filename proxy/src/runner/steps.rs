@@ -65,6 +65,9 @@ impl Context<'_> {
     async fn fault(&mut self, f: &FaultStep) -> Result<Done, Failed> {
         let api = self.vars.expand(&self.proxies[&f.proxy].api)?;
         let base = format!("{}/proxies/{}", api.trim_end_matches('/'), f.proxy);
+        if let Some(starting_up) = f.bounce {
+            return self.bounce(&base, starting_up).await;
+        }
         let (method, url, body) = if let Some(toxic) = &f.add {
             (
                 "POST",
@@ -85,8 +88,44 @@ impl Context<'_> {
         } else {
             ("PATCH", base, Some(json!({ "enabled": f.enabled })))
         };
-        match self.client.control(method, &url, body.as_ref()).await {
-            Ok(_) => Ok(Done::default()),
+        self.control(method, &url, body.as_ref()).await?;
+        Ok(Done::default())
+    }
+
+    /// A Postgres bounce: every session terminated (57P01), new ones refused
+    /// (57P03) for `starting_up`, then the chain as it was.
+    async fn bounce(&mut self, base: &str, starting_up: Duration) -> Result<Done, Failed> {
+        let toxics = format!("{base}/toxics");
+        let before = self.control("GET", &toxics, None).await?;
+        let with = |toxic: Value| {
+            let mut chain = before.as_array().cloned().unwrap_or_default();
+            chain.push(toxic);
+            Value::Array(chain)
+        };
+        let terminating = with(json!({ "name": "bounce_terminate", "type": "pg_terminate" }));
+        self.control("PUT", &toxics, Some(&terminating)).await?;
+        // Long enough for every open session's pump to act on it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let refusing = with(json!({
+            "name": "bounce_starting_up", "type": "pg_starting_up", "stream": "upstream"
+        }));
+        self.control("PUT", &toxics, Some(&refusing)).await?;
+        tokio::time::sleep(starting_up).await;
+        self.control("PUT", &toxics, Some(&before)).await?;
+        Ok(Done {
+            note: Some(format!("terminated, then starting up for {starting_up:?}")),
+            ..Done::default()
+        })
+    }
+
+    async fn control(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Failed> {
+        match self.client.control(method, url, body).await {
+            Ok(answer) => Ok(answer),
             Err(ControlFailure::Unreachable(m)) => Err(Failed::Stack(m)),
             Err(refused) => Err(Failed::Check(format!("the control API refused: {refused}"))),
         }
