@@ -494,3 +494,40 @@ async fn a_bounce_terminates_refuses_while_starting_up_then_recovers() {
         .get(0);
     assert_eq!(count, 1, "only the write after the bounce is there");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_tls_passed_through_a_session_that_asked_for_tls_is_opaque() {
+    let pg = Postgres::start().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg
+        .proxy_with(json!({
+            "name": "pg", "mode": "postgres", "postgres_tls": "passthrough",
+            "upstream": format!("127.0.0.1:{}", pg.port),
+        }))
+        .await;
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_error", "stream": "upstream", "attributes": { "sql_regex": "fail_me" } }),
+    )
+    .await;
+    // The client asks for TLS; the request goes to the server (which has
+    // none and says so), and from then on the session is only bytes to
+    // faultgate: the Postgres fault does not see it.
+    let (ok, out, err) = psql(
+        listen.port(),
+        &[("PGSSLMODE", "prefer")],
+        &["-Atc", "SELECT 'fail_me'"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "fail_me");
+    // A client that does not ask is seen, and failed.
+    let (ok, _, err) = psql(
+        listen.port(),
+        &[("PGSSLMODE", "disable")],
+        &["-Atc", "SELECT 'fail_me'"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("could not serialize access"), "{err}");
+}
