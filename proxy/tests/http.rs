@@ -625,3 +625,37 @@ async fn header_matching_and_toxicity_pick_requests_and_replay_under_a_seed() {
     }
     assert_eq!(runs[0], runs[1], "the same seed drew differently");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_that_ask_see_request_bodies_and_the_body_still_goes_upstream() {
+    let server = GitHttpServer::start(&["alpha"]);
+    let faultgate = Faultgate::start(&[]).await;
+    let plugin = support::faultgate::plugin_build_dir().join("faultgate_test_body_match.wasm");
+    let (status, shown) = faultgate
+        .upload_plugin(std::fs::read(plugin).unwrap())
+        .await;
+    assert_eq!(status, 201, "{shown}");
+    let base = git_proxy(&faultgate, &server).await;
+    faultgate
+        .add_toxic(
+            "git",
+            json!({ "type": "test_body_match", "stream": "upstream", "attributes": { "needle": "secret" } }),
+        )
+        .await;
+    let client = reqwest::Client::new();
+    let pack = format!("{base}/git/alpha.git/git-upload-pack");
+    let post = |body: &'static str| {
+        client
+            .post(&pack)
+            .header("content-type", "application/x-git-upload-pack-request")
+            .body(body)
+            .send()
+    };
+    let answer = post("0000 a secret in the body").await.unwrap();
+    assert_eq!(answer.status(), 403);
+    assert_eq!(answer.text().await.unwrap(), "found secret");
+    // A body without the needle was shown too (else 400), and went on to
+    // git, which answers a bare flush-pkt with 200.
+    let answer = post("0000").await.unwrap();
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+}

@@ -30,7 +30,9 @@
 //! faultgate_guest::export_http_fault!(Teapot);
 //! ```
 //!
-//! Bodies stream through the host untouched; a plugin sees heads only.
+//! Bodies stream through the host untouched. A plugin whose description
+//! asks for bytes (`Description::wants_bytes`) also sees request bodies of a
+//! known length up to 1 MiB, in `RequestHead::body`.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

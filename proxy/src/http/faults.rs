@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
@@ -55,8 +56,28 @@ impl<'a> RequestFaults<'a> {
         }
     }
 
-    pub async fn on_request(&mut self, head: &RequestHead) -> Result<Outcome, PluginError> {
+    /// Whether a fault that applies wants to see request bodies.
+    pub fn want_body(&self) -> bool {
+        self.picked
+            .iter()
+            .any(|(fault, _)| fault.plugin.description().wants_bytes)
+    }
+
+    /// `body`: the request's body, read whole, for faults that want it.
+    pub async fn on_request(
+        &mut self,
+        head: &RequestHead,
+        body: Option<&Bytes>,
+    ) -> Result<Outcome, PluginError> {
+        let with_body = body.map(|body| RequestHead {
+            body: Some(body.to_vec()),
+            ..head.clone()
+        });
         for (fault, random_seed) in std::mem::take(&mut self.picked) {
+            let head = match (&with_body, fault.plugin.description().wants_bytes) {
+                (Some(with_body), true) => with_body,
+                _ => head,
+            };
             let context = ConnContext {
                 id: self.conn.id,
                 proxy: self.conn.proxy.clone(),
@@ -182,6 +203,7 @@ pub(super) fn request_head<B>(request: &Request<B>) -> RequestHead {
         path: request.uri().path().to_owned(),
         query: request.uri().query().unwrap_or("").to_owned(),
         headers: headers_for_plugin(request.headers()),
+        body: None,
     }
 }
 

@@ -14,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use super::Body;
 use crate::relay::stream::Stream;
 use crate::relay::{DialError, Upstream};
 
@@ -23,7 +24,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sends requests to one upstream over a pool of keep-alive connections.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<Dialer, Incoming>,
+    client: Client<Dialer, Body>,
     upstream: Arc<Upstream>,
 }
 
@@ -53,10 +54,7 @@ impl Forwarder {
     /// Sends a request as a reverse proxy does: origin-form URI, the
     /// client's `Host` kept, hop-by-hop headers dropped (except an
     /// upgrade's), HTTP/1.1 to the upstream whatever the client spoke.
-    pub async fn send(
-        &self,
-        request: Request<Incoming>,
-    ) -> Result<Response<Incoming>, ForwardError> {
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, ForwardError> {
         let (mut parts, body) = request.into_parts();
         if !parts.headers.contains_key(header::HOST) {
             // An HTTP/2 client names the host in the URI instead.

@@ -43,8 +43,11 @@ use crate::plugin_host::{PluginError, PluginKind};
 use crate::relay::{ConnShared, Ending, Stats};
 use faults::{Outcome, RequestFaults};
 
-/// A response body: the upstream's, streamed, or one faultgate made.
+/// A body: the peer's, streamed, or one faultgate made (or read whole).
 pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// The largest request body shown to plugins that want bodies.
+const MAX_SHOWN_BODY: usize = 1 << 20;
 
 /// One client connection's HTTP layer.
 pub struct HttpConn {
@@ -93,7 +96,7 @@ impl HttpConn {
 
     async fn handle(
         self: Arc<Self>,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
     ) -> Result<Response<Body>, ResetByFault> {
         let arrived = Instant::now();
         self.stats.http_requests.inc();
@@ -102,7 +105,34 @@ impl HttpConn {
         let mut faults = RequestFaults::new(&self, &chain, number, arrived);
 
         let head = faults::request_head(&request);
-        match faults.on_request(&head).await {
+        // A fault that wants bodies sees those of a known, small length; the
+        // body then goes upstream from memory. Every other body streams.
+        let small = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|len| len <= MAX_SHOWN_BODY);
+        let (parts, body) = request.into_parts();
+        let (body, shown) = if faults.want_body() && small {
+            match body.collect().await {
+                Ok(collected) => {
+                    let bytes = collected.to_bytes();
+                    (full(bytes.clone()), Some(bytes))
+                }
+                Err(error) => {
+                    tracing::debug!(proxy = %self.proxy, conn = self.id, %error, "client body cut short");
+                    return Ok(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "client",
+                        &format!("reading the request body: {error}"),
+                    ));
+                }
+            }
+        } else {
+            (body.boxed(), None)
+        };
+        let mut request = Request::from_parts(parts, body);
+        match faults.on_request(&head, shown.as_ref()).await {
             Ok(Outcome::Pass) => {}
             Ok(Outcome::Respond(response)) => return Ok(response),
             Ok(Outcome::Reset) => return Err(self.reset()),
