@@ -82,6 +82,11 @@ pub(crate) struct PgPump {
     replies_in: mpsc::UnboundedReceiver<Reply>,
     /// The next reply, waiting for its turn.
     held: Option<Reply>,
+    /// Whether the startup handshake is over for this direction (the
+    /// client's StartupMessage passed the gate; the server spoke). Postgres
+    /// faults join a session only then: a real Postgres answers a TLS
+    /// request before it sends any error, and clients rely on it.
+    started: bool,
 }
 
 /// Bytes a fault sends back to the peer its message came from.
@@ -144,6 +149,7 @@ impl PgPump {
             replies_out: to_client,
             replies_in: from_client_side,
             held: None,
+            started: false,
         };
         let downstream = Self {
             shared,
@@ -152,6 +158,7 @@ impl PgPump {
             replies_out: to_server,
             replies_in: from_server_side,
             held: None,
+            started: false,
         };
         (upstream, downstream)
     }
@@ -299,6 +306,9 @@ impl Pump {
                         self.eof_read = true;
                         self.queue.push_back(Pending::Eof);
                     } else if let Some(data) = self.through_gate(data)? {
+                        if self.session_starts() {
+                            self.sync_chain(writer).await?;
+                        }
                         self.queued_bytes += data.len();
                         self.queue.push_back(Pending::Data { data, arrived: Instant::now() });
                     }
@@ -324,6 +334,19 @@ impl Pump {
                 Ok(gated.forward.filter(|f| !f.is_empty()))
             }
             Err(malformed) => Err(self.malformed(malformed)),
+        }
+    }
+
+    /// In `postgres` mode, whether the data just read is the first after the
+    /// startup handshake on this direction, so Postgres faults join now.
+    /// A session relayed opaquely (TLS passed through) never starts.
+    fn session_starts(&mut self) -> bool {
+        match &mut self.pg {
+            Some(pg) if !pg.started && !pg.shared.opaque() => {
+                pg.started = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -710,11 +733,11 @@ impl Pump {
     }
 
     /// Which kinds of fault this pump runs: TCP faults always, Postgres
-    /// faults in `postgres` mode. (HTTP faults run in the HTTP layer.)
+    /// faults in `postgres` mode once the session has started. (HTTP faults run in the HTTP layer.)
     fn runs(&self, kind: PluginKind) -> bool {
         match kind {
             PluginKind::Tcp => true,
-            PluginKind::Postgres => self.pg.is_some(),
+            PluginKind::Postgres => self.pg.as_ref().is_some_and(|pg| pg.started),
             PluginKind::Http => false,
         }
     }
