@@ -180,7 +180,9 @@ impl Endpoint for Stream {
                 // RST, and the peer may then lose what was just sent (an
                 // error message, say). Read what is still coming, briefly.
                 let linger = async {
-                    let mut sink = [0u8; 4096];
+                    // On the heap: a buffer in the future itself would be
+                    // room every connection carries while it is open.
+                    let mut sink = vec![0u8; 4096];
                     while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
                 };
                 let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
