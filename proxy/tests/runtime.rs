@@ -70,6 +70,14 @@ async fn a_proxy_with_no_fault_makes_no_plugin_instance() {
     }
     assert_eq!(fg.metric("faultgate_plugin_instances_total", "p").await, 0);
     assert_eq!(fg.metric("faultgate_connections_total", "p").await, 3);
+    // A fault attached while one of those is still closing would apply to
+    // it too, and count.
+    support::eventually(
+        "the first connections closed",
+        Duration::from_secs(10),
+        || async { fg.metric("faultgate_connections_open", "p").await == 0 },
+    )
+    .await;
 
     fg.add_toxic("p", json!({"type": "noop"})).await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
