@@ -95,7 +95,7 @@ impl Forwarder {
 
 /// An error and its causes, outermost first: hyper's own messages are terse
 /// ("client error (Connect)"), the cause says what happened.
-fn causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

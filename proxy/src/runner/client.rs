@@ -11,6 +11,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::http::causes;
+
 /// A response, read whole.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -134,15 +136,4 @@ impl std::fmt::Display for ControlFailure {
             Self::Refused { message, .. } => write!(f, "{message}"),
         }
     }
-}
-
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -106,7 +106,7 @@ impl Runner {
                     report.steps.push(StepReport::skipped(section, step));
                     continue;
                 }
-                let result = self.step(section, step, scenario, &mut vars).await;
+                let result = self.step(section, step, scenario, &mut vars, true).await;
                 failed |= !result.passed();
                 report.steps.push(result);
             }
@@ -114,7 +114,7 @@ impl Runner {
         for step in &scenario.teardown {
             // Teardown runs whatever happened, interrupt included.
             let result = self
-                .step_uninterrupted("teardown", step, scenario, &mut vars)
+                .step("teardown", step, scenario, &mut vars, false)
                 .await;
             report.steps.push(result);
         }
@@ -129,31 +129,25 @@ impl Runner {
         Ok(report)
     }
 
+    /// Runs one step; an `interruptible` one stops at an interrupt.
     async fn step(
         &self,
         section: &'static str,
         step: &Step,
         scenario: &Scenario,
         vars: &mut Vars,
+        interruptible: bool,
     ) -> StepReport {
         let interrupt = self.interrupt.clone();
         let started = Instant::now();
-        let result = tokio::select! {
-            result = self.execute(step, scenario, vars) => result,
-            _ = interrupt.cancelled() => Err(Failed::Check("interrupted".into())),
+        let result = if !interruptible {
+            self.execute(step, scenario, vars).await
+        } else {
+            tokio::select! {
+                result = self.execute(step, scenario, vars) => result,
+                _ = interrupt.cancelled() => Err(Failed::Check("interrupted".into())),
+            }
         };
-        self.finish(section, step, started.elapsed(), result)
-    }
-
-    async fn step_uninterrupted(
-        &self,
-        section: &'static str,
-        step: &Step,
-        scenario: &Scenario,
-        vars: &mut Vars,
-    ) -> StepReport {
-        let started = Instant::now();
-        let result = self.execute(step, scenario, vars).await;
         self.finish(section, step, started.elapsed(), result)
     }
 
