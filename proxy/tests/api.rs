@@ -182,10 +182,7 @@ async fn toxics_crud_defaults_and_errors() {
             .await,
         patched
     );
-    assert_eq!(
-        fg.expect("GET", "/proxies/p/toxics", None, 200).await,
-        json!([patched])
-    );
+    assert_eq!(fg.toxics("p").await, json!([patched]));
     assert_eq!(
         fg.expect("GET", "/proxies/p", None, 200).await["toxics"],
         json!([patched])
@@ -219,10 +216,7 @@ async fn toxics_crud_defaults_and_errors() {
         )
         .await;
     assert_eq!(status, 400);
-    assert_eq!(
-        fg.expect("GET", "/proxies/p/toxics", None, 200).await,
-        chain
-    );
+    assert_eq!(fg.toxics("p").await, chain);
 
     fg.remove_toxic("p", "slow").await;
     let (status, body) = fg.request("DELETE", "/proxies/p/toxics/slow", None).await;

@@ -270,6 +270,6 @@ async fn bad_attributes_are_a_400_naming_the_attribute_and_change_nothing() {
         fg.expect_error("POST", "/proxies/p/toxics", Some(toxic), 400, attribute)
             .await;
     }
-    let toxics = fg.expect("GET", "/proxies/p/toxics", None, 200).await;
+    let toxics = fg.toxics("p").await;
     assert_eq!(toxics, json!([]));
 }

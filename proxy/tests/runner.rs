@@ -161,26 +161,15 @@ async fn a_gate_scenario_passes_against_real_servers_and_reports_in_junit() {
     assert!(shown.contains("PASSED postgres bounce"), "{shown}");
     assert!(shown.contains("held after"), "{shown}");
 
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
-    let cases: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
+    let cases = support::junit::cases(&junit);
     assert_eq!(cases.len(), 1);
     assert_eq!(
-        cases[0].attribute("name"),
-        Some("postgres bounce is recovered from; git keeps serving")
+        cases[0].name,
+        "postgres bounce is recovered from; git keeps serving"
     );
-    assert!(!cases[0].children().any(|n| n.has_tag_name("failure")));
+    assert!(cases[0].failure.is_none(), "{cases:?}");
     // The proxies are as they were found.
-    assert_eq!(
-        stack
-            .fg
-            .expect("GET", "/proxies/pg/toxics", None, 200)
-            .await,
-        json!([])
-    );
+    assert_eq!(stack.fg.toxics("pg").await, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -240,32 +229,19 @@ sleep = "10s"
     assert_eq!(steps[2]["outcome"], "skipped");
 
     // JUnit: one testcase per scenario, the failure text in the failing one.
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let cases: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
+    let cases = support::junit::cases(&junit);
     assert_eq!(cases.len(), 2);
     let failure = cases[1]
-        .children()
-        .find(|n| n.has_tag_name("failure"))
+        .failure
+        .as_deref()
         .expect("the failing scenario has a failure");
     assert!(
-        failure
-            .text()
-            .unwrap()
-            .contains("expected status 201, got 200")
+        failure.contains("expected status 201, got 200"),
+        "{failure}"
     );
 
     // Teardown took the fault away.
-    assert_eq!(
-        stack
-            .fg
-            .expect("GET", "/proxies/git/toxics", None, 200)
-            .await,
-        json!([])
-    );
+    assert_eq!(stack.fg.toxics("git").await, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -325,11 +301,7 @@ sleep = "60s"
         .spawn()
         .unwrap();
     support::eventually("the fault is attached", Duration::from_secs(10), || async {
-        stack
-            .fg
-            .expect("GET", "/proxies/git/toxics", None, 200)
-            .await
-            != json!([])
+        stack.fg.toxics("git").await != json!([])
     })
     .await;
     // Safety: kill(2) on our own child.
@@ -342,13 +314,7 @@ sleep = "60s"
     .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("interrupted"), "{}", text(&out));
-    assert_eq!(
-        stack
-            .fg
-            .expect("GET", "/proxies/git/toxics", None, 200)
-            .await,
-        json!([])
-    );
+    assert_eq!(stack.fg.toxics("git").await, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -511,10 +477,7 @@ async fn a_postgres_bounce_is_one_step() {
             .get::<_, i32>(0),
         2
     );
-    let chain = stack
-        .fg
-        .expect("GET", "/proxies/pg/toxics", None, 200)
-        .await;
+    let chain = stack.fg.toxics("pg").await;
     assert_eq!(chain.as_array().unwrap().len(), 1, "{chain}");
     assert_eq!(chain[0]["name"], "slow");
 }

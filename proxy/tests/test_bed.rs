@@ -3,6 +3,8 @@
 //! opal-server on loopback and runs the gate scenarios of
 //! `compose/scenarios/` against them, as the compose stack's runner does.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -39,17 +41,7 @@ fn the_gate_scenarios_pass_against_a_real_opal_server() {
     );
 
     // The report a CI system would read: one passing case per scenario.
-    let xml = std::fs::read_to_string(&junit).expect("the JUnit report");
-    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report parses");
-    let cases: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
-    assert_eq!(cases.len(), 3, "{xml}");
-    assert!(
-        cases.iter().all(|case| !case
-            .children()
-            .any(|c| c.has_tag_name("failure") || c.has_tag_name("error"))),
-        "{xml}"
-    );
+    let cases = support::junit::cases(&junit);
+    assert_eq!(cases.len(), 3, "{cases:?}");
+    assert!(cases.iter().all(|case| case.failure.is_none()), "{cases:?}");
 }

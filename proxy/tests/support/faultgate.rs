@@ -195,6 +195,12 @@ impl Faultgate {
         value
     }
 
+    /// The proxy's fault chain, as `GET /proxies/{proxy}/toxics` lists it.
+    pub async fn toxics(&self, proxy: &str) -> Value {
+        self.expect("GET", &format!("/proxies/{proxy}/toxics"), None, 200)
+            .await
+    }
+
     /// Sends a request that must fail with `status` and Toxiproxy's error
     /// body, whose message mentions `mentions`; returns the message.
     pub async fn expect_error(

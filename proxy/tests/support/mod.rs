@@ -5,6 +5,7 @@
 
 pub mod faultgate;
 pub mod git_http;
+pub mod junit;
 pub mod peers;
 pub mod postgres;
 pub mod tls;
