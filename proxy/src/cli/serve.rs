@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ValueEnum};
 
@@ -50,17 +51,17 @@ pub struct ServeArgs {
 
     /// Memory one plugin instance may use, in MiB.
     #[arg(long, env = "FAULTGATE_PLUGIN_MEMORY_MIB", default_value_t = 16, value_name = "MIB",
-          value_parser = clap::value_parser!(u64).range(1..=64))]
+          value_parser = plugin_memory_mib())]
     plugin_memory_mib: u64,
 
     /// Time one plugin call may take, in milliseconds.
     #[arg(long, env = "FAULTGATE_PLUGIN_DEADLINE_MS", default_value_t = 100, value_name = "MS",
-          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+          value_parser = plugin_deadline_ms())]
     plugin_deadline_ms: u64,
 
     /// Plugin instances alive at once (one per connection and fault in use).
     #[arg(long, env = "FAULTGATE_MAX_PLUGIN_INSTANCES", default_value_t = 10_000, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(16..))]
+          value_parser = max_plugin_instances())]
     max_plugin_instances: u32,
 
     /// Where compiled plugins are kept between runs, keyed by content hash
@@ -87,6 +88,39 @@ pub struct ServeArgs {
     /// environment, config file's [serve] table, or default), and exit.
     #[arg(long)]
     print_config: bool,
+}
+
+// The numeric settings' ranges, one parser each for the flag, its
+// environment variable and the config file alike.
+
+fn plugin_memory_mib() -> impl TypedValueParser<Value = u64> {
+    clap::value_parser!(u64).range(1..=64)
+}
+
+fn plugin_deadline_ms() -> impl TypedValueParser<Value = u64> {
+    clap::value_parser!(u64).range(1..=60_000)
+}
+
+fn max_plugin_instances() -> impl TypedValueParser<Value = u32> {
+    clap::value_parser!(u32).range(16..)
+}
+
+/// A config file's value, checked by the same parser as its flag; the
+/// error is the parser's reason, e.g. "0 is not in 1..=64".
+fn parse_file_value<P: TypedValueParser>(
+    parser: P,
+    value: impl ToString,
+) -> Result<P::Value, String> {
+    let text = value.to_string();
+    parser
+        .parse_ref(
+            &clap::Command::new("faultgate"),
+            None,
+            std::ffi::OsStr::new(&text),
+        )
+        .map_err(|e| {
+            std::error::Error::source(&e).map_or_else(|| e.kind().to_string(), ToString::to_string)
+        })
 }
 
 /// Where a setting's value came from.
@@ -164,10 +198,8 @@ impl ServeArgs {
             file.plugin_memory_mib.is_some(),
         );
         if let (Source::File, Some(v)) = (&src, file.plugin_memory_mib) {
-            if !(1..=64).contains(&v) {
-                return Err(bad("plugin_memory_mib", format!("{v} is not in 1..=64")));
-            }
-            self.plugin_memory_mib = v;
+            self.plugin_memory_mib = parse_file_value(plugin_memory_mib(), v)
+                .map_err(|e| bad("plugin_memory_mib", e))?;
         }
         lines.push((
             "plugin_memory_mib".into(),
@@ -181,13 +213,8 @@ impl ServeArgs {
             file.plugin_deadline_ms.is_some(),
         );
         if let (Source::File, Some(v)) = (&src, file.plugin_deadline_ms) {
-            if !(1..=60_000).contains(&v) {
-                return Err(bad(
-                    "plugin_deadline_ms",
-                    format!("{v} is not in 1..=60000"),
-                ));
-            }
-            self.plugin_deadline_ms = v;
+            self.plugin_deadline_ms = parse_file_value(plugin_deadline_ms(), v)
+                .map_err(|e| bad("plugin_deadline_ms", e))?;
         }
         lines.push((
             "plugin_deadline_ms".into(),
@@ -201,10 +228,8 @@ impl ServeArgs {
             file.max_plugin_instances.is_some(),
         );
         if let (Source::File, Some(v)) = (&src, file.max_plugin_instances) {
-            if v < 16 {
-                return Err(bad("max_plugin_instances", format!("{v} is below 16")));
-            }
-            self.max_plugin_instances = v;
+            self.max_plugin_instances = parse_file_value(max_plugin_instances(), v)
+                .map_err(|e| bad("max_plugin_instances", e))?;
         }
         lines.push((
             "max_plugin_instances".into(),
