@@ -6,8 +6,8 @@
 //! cargo bench --bench relay -- --json out.json # also write the figures as JSON
 //! ```
 //!
-//! Every figure is measured on loopback against peers in this process, for
-//! each route in turn: a direct connection, faultgate with no fault, with the
+//! Every figure is measured on loopback, against peers (a sink and an echo)
+//! in a process of their own, for each route in turn: a direct connection, faultgate with no fault, with the
 //! `noop` plugin on both directions (a plugin call per chunk), with `latency`
 //! 0 on both directions, and socat when it is installed. Ratios are to the
 //! direct connection in the same run, so they mean something on a noisy
@@ -66,6 +66,13 @@ struct Figure {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == PEERS_FLAG) {
+        return run_peers();
+    }
+    if let Some(i) = args.iter().position(|a| a == PLAIN_RELAY_FLAG) {
+        let addr = |k: usize| args[i + k].parse().expect("an upstream address");
+        return run_plain_relay(addr(1), addr(2));
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let json_out = args
         .iter()
@@ -81,8 +88,8 @@ fn main() {
 }
 
 async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
-    let sink = sink_server().await;
-    let echo = echo_server().await;
+    let peers = Peers::start();
+    let (sink, echo) = (peers.sink, peers.echo);
     let faultgate = Faultgate::start(&[]).await;
     let mut routes = vec![Route {
         name: "direct",
@@ -109,6 +116,12 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
         let echo = faultgate.proxy(&format!("{name}-echo"), echo, &chain).await;
         routes.push(Route { name, sink, echo });
     }
+    let plain = Helper::start(&[PLAIN_RELAY_FLAG.into(), sink.to_string(), echo.to_string()]);
+    routes.push(Route {
+        name: "plain relay",
+        sink: plain.addrs[0],
+        echo: plain.addrs[1],
+    });
     let socat = Socat::start(sink, echo);
     if let Some(s) = &socat {
         routes.push(Route {
@@ -122,6 +135,9 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
     // is reported as missing, with its reason, instead of ending the run.
     std::panic::set_hook(Box::new(|info| eprintln!("  measurement failed: {info}")));
     let mut figures = Vec::new();
+    eprintln!("measuring round trips, the routes taking turns");
+    let echoes = routes.iter().map(|r| r.echo).collect();
+    let mut round_trip_times = round_trips(echoes, sizes.round_trips).await.into_iter();
     for route in &routes {
         eprintln!("measuring {}", route.name);
         let (sink, echo) = (route.sink, route.echo);
@@ -155,7 +171,7 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
                 measure(both_ways(echo, sizes.bulk_bytes, conns)).await,
             );
         }
-        if let Some(rtts) = measure(round_trips(echo, sizes.round_trips)).await {
+        if let Some(rtts) = round_trip_times.next().flatten() {
             for (metric, q) in [
                 ("round trip p50", 0.5),
                 ("round trip p99", 0.99),
@@ -173,7 +189,7 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
     let _ = std::panic::take_hook();
 
     eprintln!("measuring idle connections");
-    let (rss_mib, held) = idle_memory(sizes.idle_connections).await;
+    let (rss_mib, held) = idle_memory(peers.holder, sizes.idle_connections).await;
     figures.push(alone(
         "resident memory, idle connections with a fault",
         "MiB",
@@ -229,6 +245,139 @@ fn alone(metric: &'static str, unit: &'static str, value: f64) -> Figure {
 }
 
 // --- peers -------------------------------------------------------------------
+
+/// Run as `relay --peers`, this binary serves the peers and nothing else.
+const PEERS_FLAG: &str = "--peers";
+/// Run as `relay --plain-relay SINK ECHO`, it is the plainest relay tokio
+/// makes, in front of the two.
+const PLAIN_RELAY_FLAG: &str = "--plain-relay";
+
+/// A process of this benchmark's own, started with `args`: it prints the
+/// addresses it serves on one line, then serves until its stdin closes (the
+/// benchmark ended, however it ended).
+struct Helper {
+    child: Child,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Helper {
+    fn start(args: &[String]) -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("the benchmark's own path"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting a helper process");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .expect("reading a helper's addresses");
+        let addrs = line
+            .split_whitespace()
+            .map(|a| a.parse().expect("an address"))
+            .collect();
+        Self { child, addrs }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a helper's servers on a runtime of its own, prints their addresses
+/// and serves until stdin closes.
+fn run_helper<F: std::future::Future<Output = Vec<SocketAddr>>>(start: impl FnOnce() -> F) {
+    raise_open_file_limit(1 << 16);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let addrs = start().await;
+        let line: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        println!("{}", line.join(" "));
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+}
+
+/// The servers every route leads to, in a process of their own: a client and
+/// its server are two processes in every real use, so a direct connection
+/// pays for waking the other process as a proxied one does. (Peers inside
+/// the measuring process would be served by the same threads as the
+/// client, often with no wake-up at all, and the ratios would charge that
+/// difference to the proxy.)
+struct Peers {
+    _process: Helper,
+    sink: SocketAddr,
+    echo: SocketAddr,
+    /// Reads one byte, then closes: for idle connections.
+    holder: SocketAddr,
+}
+
+impl Peers {
+    fn start() -> Self {
+        let process = Helper::start(&[PEERS_FLAG.into()]);
+        let [sink, echo, holder] = process.addrs[..] else {
+            panic!("the peers gave {:?}", process.addrs);
+        };
+        Self {
+            _process: process,
+            sink,
+            echo,
+            holder,
+        }
+    }
+}
+
+fn run_peers() {
+    run_helper(|| async {
+        vec![
+            sink_server().await,
+            echo_server().await,
+            serve(|mut stream| async move {
+                let mut buf = [0u8; 1];
+                let _ = stream.read(&mut buf).await;
+            })
+            .await,
+        ]
+    });
+}
+
+/// The floor for any relay built on tokio, in a process of its own:
+/// accept, connect, copy both ways, nothing else (no faults, no API,
+/// no metrics). What faultgate costs beyond it is faultgate's own.
+fn run_plain_relay(sink: SocketAddr, echo: SocketAddr) {
+    run_helper(|| async move {
+        let mut addrs = Vec::new();
+        for upstream in [sink, echo] {
+            addrs.push(
+                serve(move |mut client| async move {
+                    let _ = client.set_nodelay(true);
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = server.set_nodelay(true);
+                        // The same read size as faultgate's.
+                        let _ = tokio::io::copy_bidirectional_with_sizes(
+                            &mut client,
+                            &mut server,
+                            256 << 10,
+                            256 << 10,
+                        )
+                        .await;
+                    }
+                })
+                .await,
+            );
+        }
+        addrs
+    });
+}
 
 /// Reads to EOF, then answers with the byte count (8 bytes) and closes.
 async fn sink_server() -> SocketAddr {
@@ -342,20 +491,46 @@ async fn both_ways(addr: SocketAddr, total: usize, conns: usize) -> f64 {
     2.0 * (total / conns * conns) as f64 / started.elapsed().as_secs_f64() / 1e9
 }
 
-/// 64-byte request/response round trips on one connection; µs each.
-async fn round_trips(addr: SocketAddr, count: usize) -> Vec<f64> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
+/// 64-byte request/response round trips, `count` on one connection per
+/// route; µs each, by route (`None`: the route failed).
+///
+/// The routes take turns, a batch each, so that every route meets the same
+/// machine: on a virtual machine the cost of waking a process swings by an
+/// order of magnitude with what the host is doing (whether an idle virtual
+/// CPU is still being polled or was descheduled), and routes measured one
+/// after another would compare different moments instead of different
+/// routes.
+async fn round_trips(echoes: Vec<SocketAddr>, count: usize) -> Vec<Option<Vec<f64>>> {
+    const BATCHES: usize = 20;
+    let mut streams = Vec::new();
+    for addr in &echoes {
+        let stream = TcpStream::connect(addr).await;
+        streams.push(stream.ok().filter(|s| s.set_nodelay(true).is_ok()));
+    }
+    let mut times: Vec<Option<Vec<f64>>> = streams
+        .iter()
+        .map(|s| s.as_ref().map(|_| Vec::with_capacity(count)))
+        .collect();
     let message = [7u8; 64];
     let mut back = [0u8; 64];
-    let mut times = Vec::with_capacity(count);
-    for i in 0..count + count / 10 {
-        let started = Instant::now();
-        stream.write_all(&message).await.unwrap();
-        stream.read_exact(&mut back).await.unwrap();
-        if i >= count / 10 {
-            // The first tenth warms up.
-            times.push(started.elapsed().as_secs_f64() * 1e6);
+    // The first batch warms up and is not kept.
+    for batch in 0..=BATCHES {
+        for (stream, times) in streams.iter_mut().zip(&mut times) {
+            let Some(connection) = stream else { continue };
+            for _ in 0..count / BATCHES {
+                let started = Instant::now();
+                let answered = connection.write_all(&message).await.is_ok()
+                    && connection.read_exact(&mut back).await.is_ok();
+                if !answered {
+                    eprintln!("  a round trip failed; the route's round trips are left out");
+                    (*stream, *times) = (None, None);
+                    break;
+                }
+                if batch > 0 {
+                    let elapsed = started.elapsed().as_secs_f64() * 1e6;
+                    times.as_mut().expect("kept with its stream").push(elapsed);
+                }
+            }
         }
     }
     times
@@ -387,13 +562,7 @@ async fn connection_rate(addr: SocketAddr, count: usize) -> f64 {
 
 /// A fresh faultgate with `count` idle connections through a proxy with a
 /// fault attached; its resident memory in MiB, and how many were held.
-async fn idle_memory(count: usize) -> (f64, usize) {
-    let holder = serve(|stream| async move {
-        let mut buf = [0u8; 1];
-        let mut stream = stream;
-        let _ = stream.read(&mut buf).await;
-    })
-    .await;
+async fn idle_memory(holder: SocketAddr, count: usize) -> (f64, usize) {
     let faultgate = Faultgate::start(&[]).await;
     let proxy = faultgate
         .proxy(

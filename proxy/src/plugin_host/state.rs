@@ -13,8 +13,11 @@ use crate::clock;
 /// Per-instance state. The WASI context is empty on purpose: Rust's std makes
 /// every wasm32-wasip2 guest import a few WASI interfaces, so they must be
 /// linked, but with no files, sockets, environment or arguments behind them.
+/// It is made on a plugin's first WASI call, which most plugins never make
+/// (std calls WASI to print a panic): building one per connection seeded a
+/// random generator and boxed half a dozen streams and clocks for nothing.
 pub struct InstanceState {
-    wasi: WasiCtx,
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     rng: ChaCha8Rng,
@@ -30,7 +33,7 @@ impl InstanceState {
         memory_limit: usize,
     ) -> Self {
         Self {
-            wasi: WasiCtx::builder().build(),
+            wasi: None,
             table: ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory_limit)
@@ -47,7 +50,7 @@ impl InstanceState {
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| WasiCtx::builder().build()),
             table: &mut self.table,
         }
     }
