@@ -319,6 +319,66 @@ async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
     .await;
 }
 
+/// A failure inside a transaction aborts it, on the server as well as in
+/// what the client is told, as a real serialization failure does: an
+/// application that retries the transaction starts a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_error_inside_a_transaction_aborts_it() {
+    let (_pg, fg, port) = setup().await;
+    let mut client = connect(port).await.unwrap();
+    client
+        .batch_execute("CREATE TABLE acct (id int, balance int); INSERT INTO acct VALUES (1, 10)")
+        .await
+        .unwrap();
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_error", "stream": "upstream", "attributes": { "sqlstate": "40001", "sql_regex": "^UPDATE acct SET balance = 0" } }),
+    )
+    .await;
+    for extended in [false, true] {
+        let transaction = client.transaction().await.unwrap();
+        transaction
+            .execute("INSERT INTO acct VALUES (2, 20)", &[])
+            .await
+            .unwrap();
+        let error = if extended {
+            transaction
+                .execute("UPDATE acct SET balance = 0 WHERE id = $1", &[&1])
+                .await
+        } else {
+            transaction
+                .batch_execute("UPDATE acct SET balance = 0")
+                .await
+                .map(|()| 0)
+        }
+        .unwrap_err();
+        assert_eq!(
+            code(&error),
+            Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+            "{error:?}"
+        );
+        // The server's transaction is aborted too: it refuses more work
+        // until the client rolls back.
+        let refused = transaction.query_one("SELECT 1", &[]).await.unwrap_err();
+        assert_eq!(
+            code(&refused),
+            Some(&SqlState::IN_FAILED_SQL_TRANSACTION),
+            "{refused:?}"
+        );
+        transaction.rollback().await.unwrap();
+        let rows = client
+            .query("SELECT id, balance FROM acct ORDER BY id", &[])
+            .await
+            .unwrap();
+        let rows: Vec<(i32, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(
+            rows,
+            [(1, 10)],
+            "the transaction's insert was rolled back and the failed UPDATE never ran (extended: {extended})"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pg_delay_query_and_byte_level_faults_delay_matching_work() {
     let (_pg, fg, port) = setup().await;

@@ -1,23 +1,48 @@
-//! `pg_error`: answers the client's queries whose SQL matches `sql_regex`
-//! with an ErrorResponse of a given SQLSTATE (e.g. 40001 serialization
-//! failure, 53300 too many connections, 57014 query canceled), and keeps the
-//! session usable, as Postgres does: ReadyForQuery follows, and for the
-//! extended protocol the rest of the batch is skipped up to its Sync. The
-//! server never sees the statement. Attach it `upstream`.
+//! `pg_error`: fails the client's queries whose SQL matches `sql_regex`
+//! with an error of a given SQLSTATE (e.g. 40001 serialization failure,
+//! 53300 too many connections, 57014 query canceled), and keeps the session
+//! usable, as Postgres does. Attach it `upstream`.
 //!
-//! The ReadyForQuery says "idle": inside an explicit transaction the
-//! server's transaction is not aborted, unlike a real error's.
+//! The server raises the error itself: the matching statement is replaced
+//! by a `DO` block that raises it (for the extended protocol, the rest of
+//! the batch is dropped and the block goes in place of its Sync). So the
+//! server never runs the statement, and its state stays true: inside an
+//! explicit transaction the transaction is aborted, as after a real error,
+//! and the client is told so (ReadyForQuery 'E'). The raised error also
+//! carries a CONTEXT line naming the `DO` block. With `severity` FATAL the
+//! error is answered by faultgate and the session ends, since a `DO` block
+//! cannot raise a FATAL.
 
 use faultgate_guest::postgres::{
-    Message, PgAction, PgFault, SqlMatch, check_sqlstate, error_response, ready_for_query,
+    Message, PgAction, PgFault, SqlMatch, check_sqlstate, error_response, message,
 };
 use faultgate_guest::{Attrs, ConnInfo, Description, Step, attribute};
 
 struct PgError {
     statements: SqlMatch,
-    error: Vec<u8>,
+    failure: Failure,
     /// An extended-protocol batch failed: skip to its Sync.
     skipping: bool,
+}
+
+enum Failure {
+    /// A Query message whose `DO` block makes the server raise the error.
+    Raised(Vec<u8>),
+    /// The ErrorResponse faultgate answers with before ending the session.
+    Fatal(Vec<u8>),
+}
+
+/// Dollar-quote tags of the `DO` block and of the message inside it.
+const BLOCK_TAG: &str = "$faultgate_pg_error$";
+const TEXT_TAG: &str = "$faultgate_message$";
+
+/// A simple-protocol Query that makes the server raise `sqlstate`.
+fn raise_query(sqlstate: &str, text: &str) -> Vec<u8> {
+    let sql = format!(
+        "DO {BLOCK_TAG} BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlstate}', \
+         MESSAGE = {TEXT_TAG}{text}{TEXT_TAG}; END {BLOCK_TAG}\0"
+    );
+    message(b'Q', sql.as_bytes())
 }
 
 impl PgFault for PgError {
@@ -50,37 +75,55 @@ impl PgFault for PgError {
             "message",
             "could not serialize access due to concurrent update",
         )?;
+        if message.contains(BLOCK_TAG) || message.contains(TEXT_TAG) || message.contains('\0') {
+            return Err(format!(
+                "message: may not contain {BLOCK_TAG}, {TEXT_TAG} or a NUL byte"
+            ));
+        }
+        let failure = if severity == "FATAL" {
+            Failure::Fatal(error_response(&severity, &sqlstate, &message))
+        } else {
+            Failure::Raised(raise_query(&sqlstate, &message))
+        };
         Ok(Self {
             statements: SqlMatch::from_attrs(attrs)?,
-            error: error_response(&severity, &sqlstate, &message),
+            failure,
             skipping: false,
         })
     }
 
     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
-        let fatal = self.error.windows(7).any(|w| w == b"SFATAL\0");
+        // `drop` ends a message's actions, so it comes last.
         if self.skipping {
-            if message.tag == b'S' {
-                self.skipping = false;
-                return vec![PgAction::Reply(ready_for_query(b'I')), Step::Drop.into()];
+            if message.tag != b'S' {
+                return vec![Step::Drop.into()];
             }
-            return vec![Step::Drop.into()];
+            self.skipping = false;
+            let Failure::Raised(query) = &self.failure else {
+                unreachable!("a fatal failure ends the session")
+            };
+            return vec![Step::Write(query.clone()).into(), Step::Drop.into()];
         }
         if !self.statements.matches(&message) {
             return vec![PgAction::forward_all(&message)];
         }
-        // The statement never reaches the server: the reply takes its place
-        // (`drop` ends the message's actions, so it comes last).
-        let mut actions = vec![PgAction::Reply(self.error.clone())];
-        if fatal {
-            actions.push(Step::Close.into());
-        } else if message.tag == b'Q' {
-            actions.push(PgAction::Reply(ready_for_query(b'I')));
-        } else {
-            self.skipping = true;
+        match &self.failure {
+            Failure::Fatal(error) => vec![
+                PgAction::Reply(error.clone()),
+                Step::Close.into(),
+                Step::Drop.into(),
+            ],
+            Failure::Raised(query) if message.tag == b'Q' => {
+                vec![Step::Write(query.clone()).into(), Step::Drop.into()]
+            }
+            // Extended protocol: the server gets nothing of the batch from
+            // here on, and the raising query in place of its Sync, which it
+            // answers with the error and ReadyForQuery, as the client expects.
+            Failure::Raised(_) => {
+                self.skipping = true;
+                vec![Step::Drop.into()]
+            }
         }
-        actions.push(Step::Drop.into());
-        actions
     }
 }
 
