@@ -12,6 +12,14 @@
 //! carries a CONTEXT line naming the `DO` block. With `severity` FATAL the
 //! error is answered by faultgate and the session ends, since a `DO` block
 //! cannot raise a FATAL.
+//!
+//! One case it cannot serve: an extended-protocol batch (one Sync for
+//! several statements, as JDBC batches send) in which a statement before
+//! the matching one already failed on the server. The server then ignores
+//! everything up to a Sync, the raising query included, so the client gets
+//! the first error and waits for a ReadyForQuery that does not come. Sending
+//! a Sync as well would answer twice whenever that earlier statement did
+//! not fail, and the plugin cannot see which happened.
 
 use faultgate_guest::postgres::{
     Message, PgAction, PgFault, SqlMatch, check_sqlstate, error_response, message,
