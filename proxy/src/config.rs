@@ -39,7 +39,7 @@ use serde::Deserialize;
 
 use crate::registry::{ProxySpec, ToxicSpec};
 use crate::relay::postgres::PostgresTls;
-use crate::tls::{ListenerTls, UpstreamTls};
+use crate::tls::{ClientTls, ListenerTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -112,7 +112,7 @@ struct FileProxy {
     #[serde(default)]
     tls: Option<ListenerTls>,
     #[serde(default)]
-    upstream_tls: Option<UpstreamTls>,
+    upstream_tls: Option<ClientTls>,
     #[serde(default)]
     postgres_tls: Option<PostgresTls>,
     #[serde(default)]

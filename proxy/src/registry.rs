@@ -18,7 +18,7 @@ use crate::plugin_host::{
 };
 use crate::relay::postgres::PostgresTls;
 use crate::relay::{Endpoints, Mode, Proxy, RelayError, SettingsError};
-use crate::tls::{ListenerTls, UpstreamTls};
+use crate::tls::{ClientTls, ListenerTls};
 
 /// Where a listen address is not given, proxies listen on loopback on a port
 /// the system picks (read it back from the proxy).
@@ -39,7 +39,7 @@ pub struct ProxySpec {
     /// Terminate TLS on the listener (an extension).
     pub tls: Option<ListenerTls>,
     /// How to check an `https://` or `tls://` upstream (an extension).
-    pub upstream_tls: Option<UpstreamTls>,
+    pub upstream_tls: Option<ClientTls>,
     /// In `postgres` mode: `refuse` (answer 'N') or `passthrough` a client's
     /// request for TLS (an extension).
     pub postgres_tls: Option<PostgresTls>,

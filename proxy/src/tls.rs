@@ -23,20 +23,21 @@ pub struct ListenerTls {
     pub key: PathBuf,
 }
 
-/// `upstream_tls`: how to check the upstream's certificate when the upstream
-/// is `https://` or `tls://`.
+/// How a TLS client checks the server's certificate: a proxy's
+/// `upstream_tls` (for an `https://` or `tls://` upstream), and a scenario's
+/// `tls` (for its `http` steps to `https://` URLs).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamTls {
+pub struct ClientTls {
     /// PEM file of the CA certificates to trust; by default the system's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
     /// Accept any certificate. For test stacks with throwaway certificates
-    /// only: the upstream is not authenticated at all.
+    /// only: the server is not authenticated at all.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
     /// The name to ask for (SNI) and to check the certificate against; by
-    /// default the upstream's host.
+    /// default the host dialed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
 }
@@ -47,21 +48,18 @@ pub struct UpstreamTls {
 pub enum TlsError {
     #[error("{setting}: cannot read {path}: {error}")]
     Read {
-        setting: &'static str,
+        setting: String,
         path: PathBuf,
         error: std::io::Error,
     },
     #[error("{setting}: {path}: {problem}")]
     Content {
-        setting: &'static str,
+        setting: String,
         path: PathBuf,
         problem: String,
     },
     #[error("{setting}: {problem}")]
-    Invalid {
-        setting: &'static str,
-        problem: String,
-    },
+    Invalid { setting: String, problem: String },
 }
 
 /// The protocols offered by ALPN: HTTP/2 only where an HTTP proxy serves it.
@@ -81,7 +79,7 @@ pub fn acceptor(spec: &ListenerTls, alpn: Alpn) -> Result<TlsAcceptor, TlsError>
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Invalid {
-            setting: "tls.key",
+            setting: "tls.key".into(),
             problem: format!(
                 "{}: does not go with the certificate in {}: {e}",
                 spec.key.display(),
@@ -96,14 +94,38 @@ pub fn acceptor(spec: &ListenerTls, alpn: Alpn) -> Result<TlsAcceptor, TlsError>
 
 /// A TLS client for an upstream, and the name it checks `host` as.
 pub fn connector(
-    spec: &UpstreamTls,
+    spec: &ClientTls,
     host: &str,
 ) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
+    let name = server_name(spec, host, "upstream_tls")?;
+    Ok((
+        TlsConnector::from(client_config(spec, "upstream_tls")?),
+        name,
+    ))
+}
+
+/// The name a TLS client asks for and checks the certificate of `host`
+/// against: `server_name` when given. `section` names the settings in
+/// errors (`upstream_tls` for a proxy, `tls` for a scenario).
+pub fn server_name(
+    spec: &ClientTls,
+    host: &str,
+    section: &str,
+) -> Result<ServerName<'static>, TlsError> {
     let name = spec.server_name.as_deref().unwrap_or(host);
-    let server_name = ServerName::try_from(name.to_owned()).map_err(|_| TlsError::Invalid {
-        setting: "upstream_tls.server_name",
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsError::Invalid {
+        setting: format!("{section}.server_name"),
         problem: format!("{name:?} is not a DNS name or IP address"),
-    })?;
+    })
+}
+
+/// A TLS client's configuration: which certificates it trusts. `section`
+/// names the settings in errors.
+pub fn client_config(
+    spec: &ClientTls,
+    section: &str,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let ca_setting = format!("{section}.ca");
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default versions");
@@ -116,9 +138,9 @@ pub fn connector(
         let mut roots = rustls::RootCertStore::empty();
         match &spec.ca {
             Some(path) => {
-                for cert in read_certs("upstream_tls.ca", path)? {
+                for cert in read_certs(&ca_setting, path)? {
                     roots.add(cert).map_err(|e| TlsError::Content {
-                        setting: "upstream_tls.ca",
+                        setting: ca_setting.clone(),
                         path: path.clone(),
                         problem: format!("not a usable CA certificate: {e}"),
                     })?;
@@ -129,38 +151,36 @@ pub fn connector(
                 roots.add_parsable_certificates(found.certs);
                 if roots.is_empty() {
                     return Err(TlsError::Invalid {
-                        setting: "upstream_tls.ca",
-                        problem: "no CA file given and no system CA certificates found; \
-                                  set upstream_tls.ca (or upstream_tls.insecure for a test stack)"
-                            .into(),
+                        problem: format!(
+                            "no CA file given and no system CA certificates found; \
+                             set {ca_setting} (or {section}.insecure for a test stack)"
+                        ),
+                        setting: ca_setting,
                     });
                 }
             }
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    Ok((TlsConnector::from(Arc::new(config)), server_name))
+    Ok(Arc::new(config))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn read_pem(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+fn read_pem(setting: &str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|error| TlsError::Read {
-        setting,
+        setting: setting.to_owned(),
         path: path.to_owned(),
         error,
     })
 }
 
-fn read_certs(
-    setting: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn read_certs(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_pem(setting, path)?;
     let content = |problem: String| TlsError::Content {
-        setting,
+        setting: setting.to_owned(),
         path: path.to_owned(),
         problem,
     };
@@ -175,17 +195,18 @@ fn read_certs(
     Ok(certs)
 }
 
-fn read_key(setting: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn read_key(setting: &str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read_pem(setting, path)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Content {
-        setting,
+        setting: setting.to_owned(),
         path: path.to_owned(),
         problem: format!("no private key in it ({e}); expected a PEM PKCS#8, PKCS#1 or SEC1 key"),
     })
 }
 
-/// The verifier behind `upstream_tls.insecure`: checks signatures (so the
-/// handshake is real) but trusts any certificate.
+/// The verifier behind `insecure` (a proxy's `upstream_tls`, a scenario's
+/// `tls`): checks signatures (so the handshake is real) but trusts any
+/// certificate.
 #[derive(Debug)]
 struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use support::faultgate::Faultgate;
 use support::git_http::GitHttpServer;
 use support::postgres::Postgres;
+use support::tls::TestCa;
 
 /// A faultgate with a postgres-mode proxy "pg" and an http-mode proxy
 /// "git", and the environment a scenario reads them from.
@@ -315,6 +316,99 @@ sleep = "60s"
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("interrupted"), "{}", text(&out));
     assert_eq!(stack.fg.toxics("git").await, json!([]));
+}
+
+/// `http` steps speak HTTPS, checking the server as the scenario's `tls`
+/// table says: here a git server (HTTPS itself) behind a faultgate that
+/// terminates TLS with a certificate of a throwaway CA, and a fault
+/// switched in between. Without a way to trust that CA the step fails
+/// saying why; a CA file that is not there stops the run before any step.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_steps_speak_https_checked_as_the_scenarios_tls_says() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(certs.path());
+    let git = GitHttpServer::start_tls(&["alpha"], &ca.issue("git"));
+    let proxy_cert = ca.issue("proxy");
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg
+        .proxy_with(json!({
+            "name": "git", "mode": "http", "upstream": format!("https://{}", git.address()),
+            "upstream_tls": { "ca": ca.ca },
+            "tls": { "cert": proxy_cert.cert, "key": proxy_cert.key },
+        }))
+        .await;
+    let env = vec![
+        ("FAULTGATE_API".to_owned(), fg.api.clone()),
+        ("GIT".to_owned(), format!("https://{listen}")),
+        ("CERTS".to_owned(), certs.path().display().to_string()),
+    ];
+    let scenario = |tls: &str| {
+        let path = certs.path().join("https.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+name = "https"
+{tls}
+
+[proxies.git]
+api = "${{FAULTGATE_API}}"
+
+[[steps]]
+name = "alpha answers"
+http = {{ url = "${{GIT}}/git/alpha.git/info/refs?service=git-upload-pack", expect = {{ status = 200, body_contains = "refs/heads/main" }} }}
+
+[[steps]]
+fault = {{ proxy = "git", add = {{ type = "http_abort", attributes = {{ status = 503 }} }} }}
+
+[[steps]]
+name = "alpha is down"
+http = {{ url = "${{GIT}}/git/alpha.git/info/refs?service=git-upload-pack", expect = {{ status = 503 }} }}
+"#
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    for trusting in [
+        r#"tls = { ca = "${CERTS}/ca.pem" }"#,
+        r#"tls = { ca = "${CERTS}/ca.pem", server_name = "localhost" }"#,
+        "tls = { insecure = true }",
+    ] {
+        let out = run(&env, &[&scenario(trusting)]).await;
+        assert_eq!(out.status.code(), Some(0), "{trusting}: {}", text(&out));
+        assert_eq!(fg.toxics("git").await, json!([]), "put back after the run");
+    }
+
+    for (untrusting, says) in [
+        // The system's CA certificates do not know the throwaway CA.
+        ("", "invalid peer certificate: UnknownIssuer"),
+        (
+            r#"tls = { ca = "${CERTS}/ca.pem", server_name = "elsewhere.test" }"#,
+            "certificate not valid for name \"elsewhere.test\"",
+        ),
+    ] {
+        let out = run(&env, &[&scenario(untrusting)]).await;
+        assert_eq!(out.status.code(), Some(1), "{untrusting}: {}", text(&out));
+        let shown = text(&out);
+        assert!(
+            shown.contains("\"alpha answers\"") && shown.contains(says),
+            "{untrusting}: {shown}"
+        );
+    }
+
+    let file = scenario(r#"tls = { ca = "${CERTS}/missing.pem" }"#);
+    let out = run(&env, &[&file]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!(
+            "{file}: tls.ca: cannot read {}",
+            certs.path().join("missing.pem").display()
+        )),
+        "{shown}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use crate::faults::ToxicView;
 use crate::registry::{ProxySpec, mode_name};
 use crate::relay::Proxy;
 use crate::relay::postgres::PostgresTls;
-use crate::tls::{ListenerTls, UpstreamTls};
+use crate::tls::{ClientTls, ListenerTls};
 
 /// A proxy in Toxiproxy's JSON shape, with its toxics.
 #[derive(Serialize)]
@@ -27,7 +27,7 @@ pub struct ProxyView {
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<ListenerTls>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    upstream_tls: Option<UpstreamTls>,
+    upstream_tls: Option<ClientTls>,
     #[serde(skip_serializing_if = "Option::is_none")]
     postgres_tls: Option<PostgresTls>,
 }

@@ -18,7 +18,9 @@ fault = { proxy = \"gitea\", add = { type = \"http_blackhole\", attributes = { p
 wait_until = { within = \"30s\", every = \"1s\", check = { http = { url = \"${OPAL}/healthcheck\" } } }\n\n\
 Step kinds: fault, http, wait_until, sleep, exec, tcp, sql, capture; `${VAR}` and\n\
 `${VAR:-default}` come from the environment and from captures. Teardown always runs,\n\
-and every proxy is put back as it was found.\n\n\
+and every proxy is put back as it was found. `http` steps check https:// servers\n\
+against the system's CA certificates, or as a top-level `tls = { ca = \"ca.pem\" }`\n\
+(or `insecure = true`) says.\n\n\
 Exit codes: 0 every scenario passed; 1 a check failed; 2 a bad scenario file or\n\
 an unreachable stack.")]
 pub struct RunArgs {

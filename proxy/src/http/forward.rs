@@ -157,9 +157,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 struct Dialer(Arc<Upstream>);
 
 impl tower_service::Service<Uri> for Dialer {
-    type Response = UpstreamIo;
+    type Response = DialedIo;
     type Error = DialError;
-    type Future = Pin<Box<dyn Future<Output = Result<UpstreamIo, DialError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<DialedIo, DialError>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -167,20 +167,27 @@ impl tower_service::Service<Uri> for Dialer {
 
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let upstream = self.0.clone();
-        Box::pin(async move { Ok(UpstreamIo(TokioIo::new(upstream.dial().await?))) })
+        Box::pin(async move { Ok(DialedIo::new(upstream.dial().await?)) })
     }
 }
 
-/// A dialed upstream connection, as hyper's client wants it.
-struct UpstreamIo(TokioIo<Stream>);
+/// A dialed connection, plain or TLS, as hyper's client wants it: the
+/// proxy's to its upstream, and the runner's to the servers its steps call.
+pub(crate) struct DialedIo(TokioIo<Stream>);
 
-impl Connection for UpstreamIo {
+impl DialedIo {
+    pub(crate) fn new(stream: Stream) -> Self {
+        Self(TokioIo::new(stream))
+    }
+}
+
+impl Connection for DialedIo {
     fn connected(&self) -> Connected {
         Connected::new()
     }
 }
 
-impl hyper::rt::Read for UpstreamIo {
+impl hyper::rt::Read for DialedIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -190,7 +197,7 @@ impl hyper::rt::Read for UpstreamIo {
     }
 }
 
-impl hyper::rt::Write for UpstreamIo {
+impl hyper::rt::Write for DialedIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

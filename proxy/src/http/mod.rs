@@ -36,7 +36,7 @@ use hyper_util::server::conn::auto;
 use tokio::io::DuplexStream;
 use tokio::sync::watch;
 
-pub(crate) use forward::causes;
+pub(crate) use forward::{DialedIo, causes};
 pub use forward::{ForwardError, Forwarder};
 
 use crate::faults::Chain;

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::faults::Chain;
 use crate::http::Forwarder;
-use crate::tls::{self, Alpn, ListenerTls, TlsError, UpstreamTls};
+use crate::tls::{self, Alpn, ClientTls, ListenerTls, TlsError};
 use connection::ConnSetup;
 use postgres::PostgresTls;
 
@@ -96,7 +96,7 @@ pub enum Mode {
 pub struct Endpoints {
     postgres_tls: PostgresTls,
     upstream: Arc<Upstream>,
-    upstream_tls: Option<UpstreamTls>,
+    upstream_tls: Option<ClientTls>,
     tls: Option<(ListenerTls, TlsAcceptor)>,
 }
 
@@ -115,7 +115,7 @@ impl Endpoints {
     pub fn prepare(
         mode: Mode,
         upstream: &str,
-        upstream_tls: Option<UpstreamTls>,
+        upstream_tls: Option<ClientTls>,
         tls: Option<ListenerTls>,
         postgres_tls: Option<PostgresTls>,
     ) -> Result<Self, SettingsError> {
@@ -237,7 +237,7 @@ impl Proxy {
             .map(|(spec, _)| spec.clone())
     }
 
-    pub fn upstream_tls(&self) -> Option<UpstreamTls> {
+    pub fn upstream_tls(&self) -> Option<ClientTls> {
         self.settings.lock().unwrap().endpoints.upstream_tls.clone()
     }
 

@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::stream::Stream;
-use crate::tls::{self, TlsError, UpstreamTls};
+use crate::tls::{self, ClientTls, TlsError};
 
 /// How long dialing the upstream (TLS handshake included) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +52,7 @@ pub enum DialError {
 }
 
 impl Upstream {
-    pub fn parse(text: &str, tls_settings: Option<&UpstreamTls>) -> Result<Self, UpstreamError> {
+    pub fn parse(text: &str, tls_settings: Option<&ClientTls>) -> Result<Self, UpstreamError> {
         let (secure, address) = match text.split_once("://") {
             Some(("https" | "tls", rest)) => (true, rest.trim_end_matches('/')),
             Some(("http" | "tcp", rest)) => (false, rest.trim_end_matches('/')),

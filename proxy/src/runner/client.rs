@@ -1,17 +1,23 @@
 //! The runner's HTTP client: for `http` steps, and for faultgate's control
 //! API (the only way the runner touches proxies).
 
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
+use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use tokio_rustls::TlsConnector;
 
-use crate::http::causes;
+use crate::http::{DialedIo, causes};
+use crate::relay::stream::Stream;
+use crate::tls::{self, ClientTls, TlsError};
 
 /// A response, read whole.
 #[derive(Debug, Clone)]
@@ -22,16 +28,107 @@ pub struct Answer {
     pub elapsed: Duration,
 }
 
+/// Sends requests over plain HTTP, and HTTPS checked as a scenario's `tls`
+/// says (by default against the system's CA certificates).
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
 }
 
 impl Default for HttpClient {
     fn default() -> Self {
+        Self::with_trust(Trust {
+            spec: ClientTls::default(),
+            // Read on the first https request: a run that makes none never
+            // needs the system's certificates.
+            config: OnceLock::new(),
+        })
+    }
+}
+
+impl HttpClient {
+    /// A client that checks HTTPS servers as `spec` says (a scenario's
+    /// `tls`). Its files are read here, so a bad one is an error before
+    /// any request.
+    pub fn with_tls(spec: ClientTls) -> Result<Self, TlsError> {
+        let config = tls::client_config(&spec, "tls")?;
+        Ok(Self::with_trust(Trust {
+            spec,
+            config: OnceLock::from(Ok(config)),
+        }))
+    }
+
+    fn with_trust(trust: Trust) -> Self {
+        let mut tcp = HttpConnector::new();
+        // https URLs pass through it too, for the TCP connection under TLS.
+        tcp.enforce_http(false);
+        let connector = Connector {
+            tcp,
+            trust: Arc::new(trust),
+        };
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
         }
+    }
+}
+
+/// How HTTPS servers are checked: the settings, and the TLS configuration
+/// made from them once.
+struct Trust {
+    spec: ClientTls,
+    config: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+impl Trust {
+    fn connector(
+        &self,
+        host: &str,
+    ) -> Result<(TlsConnector, rustls::pki_types::ServerName<'static>), String> {
+        let config = self
+            .config
+            .get_or_init(|| tls::client_config(&self.spec, "tls").map_err(|e| e.to_string()))
+            .clone()?;
+        let name = tls::server_name(&self.spec, host, "tls").map_err(|e| e.to_string())?;
+        Ok((TlsConnector::from(config), name))
+    }
+}
+
+/// Dials a request's host: TCP by hyper's own connector, with a TLS
+/// handshake on top for `https://`.
+#[derive(Clone)]
+struct Connector {
+    tcp: HttpConnector,
+    trust: Arc<Trust>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = DialedIo;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<DialedIo, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.tcp, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.tcp.call(uri.clone());
+        let trust = self.trust.clone();
+        Box::pin(async move {
+            let tcp = connecting.await?.into_inner();
+            if uri.scheme() != Some(&hyper::http::uri::Scheme::HTTPS) {
+                return Ok(DialedIo::new(Stream::Plain(tcp)));
+            }
+            let host = uri.host().unwrap_or_default();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let (connector, name) = trust.connector(host)?;
+            let tls = connector.connect(name, tcp).await?;
+            Ok(DialedIo::new(Stream::Tls(Box::new(tls.into()))))
+        })
     }
 }
 
@@ -44,9 +141,6 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Answer, String> {
-        if url.starts_with("https://") {
-            return Err(format!("{url}: the runner speaks plain http only"));
-        }
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("{method:?} is not an HTTP method"))?;
         let mut request = Request::builder().method(method).uri(url);

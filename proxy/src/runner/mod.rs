@@ -30,6 +30,7 @@ pub mod scenario;
 pub mod steps;
 pub mod vars;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -41,11 +42,15 @@ pub use scenario::{Action, Scenario, ScenarioError, Step};
 use steps::{Context, Failed};
 use vars::Vars;
 
+use crate::tls::ClientTls;
+
 /// Why a scenario could not be run at all (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{file}: the stack is not reachable: {message}")]
     Stack { file: String, message: String },
+    #[error("{file}: {message}")]
+    Tls { file: String, message: String },
 }
 
 /// Runs scenarios.
@@ -90,6 +95,12 @@ impl Runner {
         if self.live {
             eprintln!("scenario {} ({file})", scenario.name);
         }
+        let client = self
+            .client_for(scenario, &vars)
+            .map_err(|message| RunError::Tls {
+                file: file.clone(),
+                message,
+            })?;
         let found = self
             .record_proxies(scenario, &vars)
             .await
@@ -106,7 +117,9 @@ impl Runner {
                     report.steps.push(StepReport::skipped(section, step));
                     continue;
                 }
-                let result = self.step(section, step, scenario, &mut vars, true).await;
+                let result = self
+                    .step(&client, section, step, scenario, &mut vars, true)
+                    .await;
                 failed |= !result.passed();
                 report.steps.push(result);
             }
@@ -114,7 +127,7 @@ impl Runner {
         for step in &scenario.teardown {
             // Teardown runs whatever happened, interrupt included.
             let result = self
-                .step("teardown", step, scenario, &mut vars, false)
+                .step(&client, "teardown", step, scenario, &mut vars, false)
                 .await;
             report.steps.push(result);
         }
@@ -129,9 +142,29 @@ impl Runner {
         Ok(report)
     }
 
+    /// The client for the scenario's `http` steps: the runner's own, or
+    /// one that checks HTTPS servers as the scenario's `tls` says.
+    fn client_for(&self, scenario: &Scenario, vars: &Vars) -> Result<HttpClient, String> {
+        let Some(spec) = &scenario.tls else {
+            return Ok(self.client.clone());
+        };
+        let expand = |text: &str| vars.expand(text).map_err(|e| format!("tls: {e}"));
+        let spec = ClientTls {
+            ca: spec
+                .ca
+                .as_ref()
+                .map(|path| expand(&path.to_string_lossy()).map(PathBuf::from))
+                .transpose()?,
+            insecure: spec.insecure,
+            server_name: spec.server_name.as_deref().map(expand).transpose()?,
+        };
+        HttpClient::with_tls(spec).map_err(|e| e.to_string())
+    }
+
     /// Runs one step; an `interruptible` one stops at an interrupt.
     async fn step(
         &self,
+        client: &HttpClient,
         section: &'static str,
         step: &Step,
         scenario: &Scenario,
@@ -140,29 +173,20 @@ impl Runner {
     ) -> StepReport {
         let interrupt = self.interrupt.clone();
         let started = Instant::now();
+        let mut context = Context {
+            client,
+            proxies: &scenario.proxies,
+            vars,
+        };
         let result = if !interruptible {
-            self.execute(step, scenario, vars).await
+            context.run(&step.action).await
         } else {
             tokio::select! {
-                result = self.execute(step, scenario, vars) => result,
+                result = context.run(&step.action) => result,
                 _ = interrupt.cancelled() => Err(Failed::Check("interrupted".into())),
             }
         };
         self.finish(section, step, started.elapsed(), result)
-    }
-
-    async fn execute(
-        &self,
-        step: &Step,
-        scenario: &Scenario,
-        vars: &mut Vars,
-    ) -> Result<steps::Done, Failed> {
-        let mut context = Context {
-            client: &self.client,
-            proxies: &scenario.proxies,
-            vars,
-        };
-        context.run(&step.action).await
     }
 
     fn finish(

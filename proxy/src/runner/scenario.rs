@@ -39,12 +39,23 @@
 //! ```
 //! `${VAR}` and `${VAR:-default}` take values from the environment (and
 //! from captures, once made) anywhere in a string.
+//!
+//! `http` steps speak HTTPS to `https://` URLs, checking the server's
+//! certificate against the system's CA certificates, or as the scenario's
+//! `tls` table says (read when the scenario starts; paths are relative to
+//! the working directory):
+//!
+//! ```toml
+//! tls = { ca = "${CERTS}/ca.pem" }   # or insecure = true; server_name = "git.test"
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::tls::ClientTls;
 
 /// A scenario, read and checked.
 #[derive(Debug, Clone)]
@@ -53,6 +64,9 @@ pub struct Scenario {
     /// Where it came from, for messages ("FILE:LINE").
     pub file: PathBuf,
     pub seed: Option<u64>,
+    /// How `http` steps check `https://` servers (`ca`, `insecure`,
+    /// `server_name`); by default against the system's CA certificates.
+    pub tls: Option<ClientTls>,
     pub proxies: BTreeMap<String, ProxyRef>,
     pub setup: Vec<Step>,
     pub steps: Vec<Step>,
@@ -291,6 +305,8 @@ struct File {
     #[serde(default)]
     seed: Option<u64>,
     #[serde(default)]
+    tls: Option<ClientTls>,
+    #[serde(default)]
     proxies: BTreeMap<String, ProxyRef>,
     #[serde(default)]
     setup: Vec<toml::Spanned<RawKind>>,
@@ -350,6 +366,7 @@ impl Scenario {
             name: name.to_owned(),
             file: PathBuf::from(format!("<{name}>")),
             seed: None,
+            tls: None,
             proxies: BTreeMap::new(),
             setup: Vec::new(),
             steps: Vec::new(),
@@ -416,6 +433,7 @@ impl Scenario {
             }),
             file: file.to_owned(),
             seed: raw.seed,
+            tls: raw.tls,
             proxies: raw.proxies,
             setup: Vec::new(),
             steps: Vec::new(),
