@@ -70,69 +70,7 @@ impl HttpClient {
             client: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
-}
 
-/// How HTTPS servers are checked: the settings, and the TLS configuration
-/// made from them once.
-struct Trust {
-    spec: ClientTls,
-    config: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
-}
-
-impl Trust {
-    fn connector(
-        &self,
-        host: &str,
-    ) -> Result<(TlsConnector, rustls::pki_types::ServerName<'static>), String> {
-        let config = self
-            .config
-            .get_or_init(|| tls::client_config(&self.spec, "tls").map_err(|e| e.to_string()))
-            .clone()?;
-        let name = tls::server_name(&self.spec, host, "tls").map_err(|e| e.to_string())?;
-        Ok((TlsConnector::from(config), name))
-    }
-}
-
-/// Dials a request's host: TCP by hyper's own connector, with a TLS
-/// handshake on top for `https://`.
-#[derive(Clone)]
-struct Connector {
-    tcp: HttpConnector,
-    trust: Arc<Trust>,
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = DialedIo;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<DialedIo, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        tower_service::Service::<Uri>::poll_ready(&mut self.tcp, cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.tcp.call(uri.clone());
-        let trust = self.trust.clone();
-        Box::pin(async move {
-            let tcp = connecting.await?.into_inner();
-            if uri.scheme() != Some(&hyper::http::uri::Scheme::HTTPS) {
-                return Ok(DialedIo::new(Stream::Plain(tcp)));
-            }
-            let host = uri.host().unwrap_or_default();
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            let (connector, name) = trust.connector(host)?;
-            let tls = connector.connect(name, tcp).await?;
-            Ok(DialedIo::new(Stream::Tls(Box::new(tls.into()))))
-        })
-    }
-}
-
-impl HttpClient {
     pub async fn send(
         &self,
         method: &str,
@@ -229,5 +167,65 @@ impl std::fmt::Display for ControlFailure {
             Self::Unreachable(m) => write!(f, "control API unreachable: {m}"),
             Self::Refused { message, .. } => write!(f, "{message}"),
         }
+    }
+}
+
+/// How HTTPS servers are checked: the settings, and the TLS configuration
+/// made from them once.
+struct Trust {
+    spec: ClientTls,
+    config: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+impl Trust {
+    fn connector(
+        &self,
+        host: &str,
+    ) -> Result<(TlsConnector, rustls::pki_types::ServerName<'static>), String> {
+        let config = self
+            .config
+            .get_or_init(|| tls::client_config(&self.spec, "tls").map_err(|e| e.to_string()))
+            .clone()?;
+        let name = tls::server_name(&self.spec, host, "tls").map_err(|e| e.to_string())?;
+        Ok((TlsConnector::from(config), name))
+    }
+}
+
+/// Dials a request's host: TCP by hyper's own connector, with a TLS
+/// handshake on top for `https://`.
+#[derive(Clone)]
+struct Connector {
+    tcp: HttpConnector,
+    trust: Arc<Trust>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = DialedIo;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<DialedIo, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.tcp, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.tcp.call(uri.clone());
+        let trust = self.trust.clone();
+        Box::pin(async move {
+            let tcp = connecting.await?.into_inner();
+            if uri.scheme() != Some(&hyper::http::uri::Scheme::HTTPS) {
+                return Ok(DialedIo::new(Stream::Plain(tcp)));
+            }
+            let host = uri.host().unwrap_or_default();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let (connector, name) = trust.connector(host)?;
+            let tls = connector.connect(name, tcp).await?;
+            Ok(DialedIo::new(Stream::Tls(Box::new(tls.into()))))
+        })
     }
 }
