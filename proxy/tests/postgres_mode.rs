@@ -258,9 +258,11 @@ async fn pg_drop_notify_makes_a_listener_miss_events_until_removed() {
     assert_eq!(note, Some(("policies".to_owned(), "heard".to_owned())));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
-    let (_pg, fg, port) = setup().await;
+/// A session through the proxy to a database with a table `acct` holding
+/// (1, 10), and `pg_error` failing the statements that match `sql_regex`
+/// with 40001.
+async fn acct_behind_pg_error(sql_regex: &str) -> (Postgres, Faultgate, tokio_postgres::Client) {
+    let (pg, fg, port) = setup().await;
     let client = connect(port).await.unwrap();
     client
         .batch_execute("CREATE TABLE acct (id int, balance int); INSERT INTO acct VALUES (1, 10)")
@@ -268,9 +270,15 @@ async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
         .unwrap();
     fg.add_toxic(
         "pg",
-        json!({ "type": "pg_error", "stream": "upstream", "attributes": { "sqlstate": "40001", "sql_regex": "^UPDATE acct" } }),
+        json!({ "type": "pg_error", "stream": "upstream", "attributes": { "sqlstate": "40001", "sql_regex": sql_regex } }),
     )
     .await;
+    (pg, fg, client)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
+    let (_pg, fg, client) = acct_behind_pg_error("^UPDATE acct").await;
     // The simple protocol...
     let error = client
         .batch_execute("UPDATE acct SET balance = 0")
@@ -324,17 +332,7 @@ async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
 /// application that retries the transaction starts a fresh one.
 #[tokio::test(flavor = "multi_thread")]
 async fn pg_error_inside_a_transaction_aborts_it() {
-    let (_pg, fg, port) = setup().await;
-    let mut client = connect(port).await.unwrap();
-    client
-        .batch_execute("CREATE TABLE acct (id int, balance int); INSERT INTO acct VALUES (1, 10)")
-        .await
-        .unwrap();
-    fg.add_toxic(
-        "pg",
-        json!({ "type": "pg_error", "stream": "upstream", "attributes": { "sqlstate": "40001", "sql_regex": "^UPDATE acct SET balance = 0" } }),
-    )
-    .await;
+    let (_pg, _fg, mut client) = acct_behind_pg_error("^UPDATE acct SET balance = 0").await;
     for extended in [false, true] {
         let transaction = client.transaction().await.unwrap();
         transaction
