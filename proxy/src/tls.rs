@@ -105,14 +105,15 @@ pub fn connector(
 }
 
 /// The name a TLS client asks for and checks the certificate of `host`
-/// against: `server_name` when given. `section` names the settings in
+/// (an IPv6 address may come in brackets, as in a URL) against:
+/// `server_name` when given. `section` names the settings in
 /// errors (`upstream_tls` for a proxy, `tls` for a scenario).
 pub fn server_name(
     spec: &ClientTls,
     host: &str,
     section: &str,
 ) -> Result<ServerName<'static>, TlsError> {
-    let name = spec.server_name.as_deref().unwrap_or(host);
+    let name = spec.server_name.as_deref().unwrap_or(unbracketed(host));
     ServerName::try_from(name.to_owned()).map_err(|_| TlsError::Invalid {
         setting: format!("{section}.server_name"),
         problem: format!("{name:?} is not a DNS name or IP address"),
@@ -163,6 +164,14 @@ pub fn client_config(
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     Ok(Arc::new(config))
+}
+
+/// A host without the brackets a URL or `[v6]:port` puts around an IPv6
+/// address.
+pub(crate) fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {

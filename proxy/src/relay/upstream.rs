@@ -125,9 +125,6 @@ impl Upstream {
 fn split_host(address: &str) -> Option<&str> {
     let (host, port) = address.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = tls::unbracketed(host);
     (!host.is_empty()).then_some(host)
 }

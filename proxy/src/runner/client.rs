@@ -218,12 +218,7 @@ impl tower_service::Service<Uri> for Connector {
             if uri.scheme() != Some(&hyper::http::uri::Scheme::HTTPS) {
                 return Ok(DialedIo::new(Stream::Plain(tcp)));
             }
-            let host = uri.host().unwrap_or_default();
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            let (connector, name) = trust.connector(host)?;
+            let (connector, name) = trust.connector(uri.host().unwrap_or_default())?;
             let tls = connector.connect(name, tcp).await?;
             Ok(DialedIo::new(Stream::Tls(Box::new(tls.into()))))
         })
