@@ -7,11 +7,13 @@
 //! ```
 //!
 //! Every figure is measured on loopback, against peers (a sink and an echo)
-//! in a process of their own, for each route in turn: a direct connection, faultgate with no fault, with the
-//! `noop` plugin on both directions (a plugin call per chunk), with `latency`
-//! 0 on both directions, and socat when it is installed. Ratios are to the
-//! direct connection in the same run, so they mean something on a noisy
-//! machine; absolute numbers do not travel. See BENCHMARKS.md.
+//! in a process of their own, for each route: a direct connection,
+//! faultgate with no fault, with the `noop` plugin on both directions (a
+//! plugin call per chunk), with `latency` 0 on both directions, a plain
+//! tokio relay (the floor for any relay), and socat when it is installed.
+//! Ratios are to the direct connection in the same run, so they mean
+//! something on a noisy machine; absolute numbers do not travel. See
+//! BENCHMARKS.md.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
