@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::postgres::PostgresTls;
 use crate::registry::{ProxySpec, ToxicSpec};
-use crate::relay::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
 
 #[derive(Debug, thiserror::Error)]

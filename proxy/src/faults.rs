@@ -8,7 +8,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::plugin_host::{Attributes, Direction, Plugin};
+use crate::plugin_host::{Attributes, Direction, Plugin, Value};
 
 /// One attached fault. Immutable: updating a fault makes a new one with a new
 /// `id`, which is how open connections notice it was replaced.
@@ -131,4 +131,29 @@ pub fn parse_direction(text: &str) -> Option<Direction> {
         "downstream" => Some(Direction::Downstream),
         _ => None,
     }
+}
+
+/// Converts the API's JSON `attributes` object into the contract's shape.
+/// The error names the attribute.
+pub fn attributes_from_json(
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Attributes, String> {
+    json.iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::Bool(b) => Value::Boolean(*b),
+                serde_json::Value::String(s) => Value::Text(s.clone()),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => Value::Integer(i),
+                    None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                other => {
+                    return Err(format!(
+                        "attribute {name:?}: expected a number, boolean or string, got {other}"
+                    ));
+                }
+            };
+            Ok((name.clone(), value))
+        })
+        .collect()
 }

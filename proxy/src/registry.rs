@@ -11,13 +11,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::faults::{Chain, Fault, parse_direction};
+use crate::faults::{Chain, Fault, attributes_from_json, parse_direction};
+use crate::listener::{Endpoints, ListenError, Mode, Proxy, SettingsError};
 use crate::plugin_host::PluginKind;
-use crate::plugin_host::{
-    Plugin, PluginError, PluginHost, PluginSource, attributes_from_json, sha256_hex,
-};
-use crate::relay::postgres::PostgresTls;
-use crate::relay::{Endpoints, Mode, Proxy, RelayError, SettingsError};
+use crate::plugin_host::{Plugin, PluginError, PluginHost, PluginSource, sha256_hex};
+use crate::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
 
 /// Where a listen address is not given, proxies listen on loopback on a port
@@ -81,7 +79,7 @@ pub enum ControlError {
     #[error("invalid toxic attributes: {0}")]
     Attributes(String),
     #[error("{0}")]
-    Listen(#[from] RelayError),
+    Listen(#[from] ListenError),
     #[error("{0}")]
     Settings(#[from] SettingsError),
     #[error("invalid mode {0:?}: expected \"tcp\", \"http\" or \"postgres\"")]
@@ -125,7 +123,7 @@ impl ControlError {
         match self {
             Self::ProxyNotFound | Self::ToxicNotFound | Self::PluginNotFound => 404,
             Self::ProxyExists | Self::ToxicExists | Self::PluginInUse { .. } => 409,
-            Self::Listen(RelayError::Bind { error, .. })
+            Self::Listen(ListenError::Bind { error, .. })
                 if error.kind() == std::io::ErrorKind::AddrInUse =>
             {
                 409

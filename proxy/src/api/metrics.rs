@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::relay::Stats;
+use crate::conn::Stats;
 
 /// One per-proxy metric: name, Prometheus type, help text, and how to read it.
 type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);

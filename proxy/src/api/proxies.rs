@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::{ApiError, AppState, json, parse_body};
 use crate::faults::ToxicView;
+use crate::listener::Proxy;
+use crate::postgres::PostgresTls;
 use crate::registry::{ProxySpec, mode_name};
-use crate::relay::Proxy;
-use crate::relay::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
 
 /// A proxy in Toxiproxy's JSON shape, with its toxics.

@@ -9,11 +9,12 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{Body, HttpConn, full, per_request};
+use super::{Body, full, per_request};
 use crate::clock;
+use crate::conn::Connection;
 use crate::faults::{Chain, Fault};
 use crate::plugin_host::{
-    Action, ConnContext, Exchange, Header, PluginError, PluginResponse, RequestHead, ResponseHead,
+    Action, Exchange, Header, PluginError, PluginResponse, RequestHead, ResponseHead,
 };
 
 /// What the faults decided for one side of an exchange.
@@ -28,7 +29,7 @@ pub(super) enum Outcome {
 
 /// The HTTP faults that apply to one request, in chain order.
 pub(super) struct RequestFaults<'a> {
-    conn: &'a HttpConn,
+    conn: &'a Connection,
     number: u64,
     arrived: Instant,
     /// Faults picked by their toxicity; instances are made at the request.
@@ -39,7 +40,7 @@ pub(super) struct RequestFaults<'a> {
 }
 
 impl<'a> RequestFaults<'a> {
-    pub fn new(conn: &'a HttpConn, chain: &Chain, number: u64, arrived: Instant) -> Self {
+    pub fn new(conn: &'a Connection, chain: &Chain, number: u64, arrived: Instant) -> Self {
         let picked = chain
             .faults
             .iter()
@@ -78,18 +79,9 @@ impl<'a> RequestFaults<'a> {
                 (Some(with_body), true) => with_body,
                 _ => head,
             };
-            let context = ConnContext {
-                id: self.conn.id,
-                proxy: self.conn.proxy.clone(),
-                client: self.conn.client.to_string(),
-                upstream: self.conn.forwarder_upstream(),
-                stream: fault.stream,
-                random_seed,
-            };
-            let mut exchange = fault
-                .plugin
-                .open_exchange(&context, &fault.contract_attributes)
-                .await?;
+            let context = self.conn.plugin_context(fault.stream, random_seed);
+            let mut exchange =
+                Exchange::open(&fault.plugin, &context, &fault.contract_attributes).await?;
             self.conn.stats.plugin_instances.inc();
             let actions = exchange.on_request(head).await?;
             let outcome = self.carry_out(&fault, actions).await?;
@@ -187,12 +179,6 @@ impl<'a> RequestFaults<'a> {
             _ = sleep => true,
             _ = gone => false,
         }
-    }
-}
-
-impl HttpConn {
-    fn forwarder_upstream(&self) -> String {
-        self.forwarder.upstream_text().to_owned()
     }
 }
 

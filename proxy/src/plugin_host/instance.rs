@@ -11,8 +11,11 @@ use super::bindings::{
     Action, Attributes, Chunk, ConnInfo, Direction, HttpPlugin, PgAction, PgMessage,
     PostgresPlugin, RequestHead, ResponseHead, Step, TcpPlugin,
 };
+use super::description::PluginKind;
+use super::error::PluginError;
+use super::plugin::Plugin;
 use super::state::InstanceState;
-use super::{Bindings, Plugin, PluginError};
+use super::worlds::Bindings;
 
 /// What an instance is told about its connection.
 #[derive(Debug, Clone)]
@@ -73,103 +76,96 @@ impl<B> Live<B> {
     }
 }
 
-impl Plugin {
-    /// A fresh store and instance for `conn`, with the world's exports
-    /// picked out by `world` (`None`: the plugin is of another kind).
-    async fn start<B>(
-        &self,
-        conn: &ConnContext,
-        world: fn(Bindings) -> Option<B>,
-        wanted: &str,
-    ) -> Result<(Store<InstanceState>, B), PluginError> {
-        let mut store = self
-            .host
-            .store(self.name.clone(), conn.id, conn.random_seed);
-        let bindings = self.instantiate(&mut store, "open").await?;
-        let bindings = world(bindings).ok_or_else(|| PluginError::Call {
-            plugin: self.name.to_string(),
-            what: "open",
-            reason: format!("used as {wanted}, but it is a {:?} plugin", self.kind()),
-        })?;
-        Ok((store, bindings))
-    }
+/// A world whose instances serve one connection (or request) through one
+/// guest resource, made by the resource's `open`.
+pub trait Opens: TryFrom<Bindings, Error = PluginKind> + Send + Sized {
+    /// What the caller uses the plugin as, for the message when the plugin
+    /// is of another kind.
+    const USED_AS: &'static str;
 
-    /// The live instance, once the guest's `open` answered.
-    fn opened<B>(
-        self: &Arc<Self>,
-        store: Store<InstanceState>,
-        bindings: B,
-        opened: wasmtime::Result<Result<ResourceAny, String>>,
-    ) -> Result<Live<B>, PluginError> {
-        let opened = opened.map_err(|e| self.call_error("open", e))?;
+    /// Calls the guest's `open`.
+    fn call_open(
+        &self,
+        store: &mut Store<InstanceState>,
+        conn: &ConnInfo,
+        attributes: &Attributes,
+    ) -> impl Future<Output = wasmtime::Result<Result<ResourceAny, String>>> + Send;
+}
+
+impl Opens for TcpPlugin {
+    const USED_AS: &'static str = "a TCP fault";
+
+    async fn call_open(
+        &self,
+        store: &mut Store<InstanceState>,
+        conn: &ConnInfo,
+        attributes: &Attributes,
+    ) -> wasmtime::Result<Result<ResourceAny, String>> {
+        let filter = self.faultgate_plugin_tcp().filter();
+        filter.call_open(store, conn, attributes).await
+    }
+}
+
+impl Opens for PostgresPlugin {
+    const USED_AS: &'static str = "a Postgres fault";
+
+    async fn call_open(
+        &self,
+        store: &mut Store<InstanceState>,
+        conn: &ConnInfo,
+        attributes: &Attributes,
+    ) -> wasmtime::Result<Result<ResourceAny, String>> {
+        let session = self.faultgate_plugin_postgres().session();
+        session.call_open(store, conn, attributes).await
+    }
+}
+
+impl Opens for HttpPlugin {
+    const USED_AS: &'static str = "an HTTP fault";
+
+    async fn call_open(
+        &self,
+        store: &mut Store<InstanceState>,
+        conn: &ConnInfo,
+        attributes: &Attributes,
+    ) -> wasmtime::Result<Result<ResourceAny, String>> {
+        let exchange = self.faultgate_plugin_http().exchange();
+        exchange.call_open(store, conn, attributes).await
+    }
+}
+
+impl<B: Opens> Live<B> {
+    /// A fresh store and instance of `plugin` for `conn`, opened with
+    /// `attributes`. For an HTTP plugin `conn.stream` is the stream the
+    /// fault is attached to.
+    pub async fn open(
+        plugin: &Arc<Plugin>,
+        conn: &ConnContext,
+        attributes: &Attributes,
+    ) -> Result<Self, PluginError> {
+        let mut store = plugin
+            .host
+            .store(plugin.name.clone(), conn.id, conn.random_seed);
+        let bindings = plugin.instantiate(&mut store, "open").await?;
+        let bindings = B::try_from(bindings).map_err(|kind| PluginError::Call {
+            plugin: plugin.name.to_string(),
+            what: "open",
+            reason: format!("used as {}, but it is a {kind:?} plugin", B::USED_AS),
+        })?;
+        let opened = bindings
+            .call_open(&mut store, &conn.info(), attributes)
+            .await;
+        let opened = opened.map_err(|e| plugin.call_error("open", e))?;
         let handle = opened.map_err(|reason| PluginError::Refused {
-            plugin: self.name.to_string(),
+            plugin: plugin.name.to_string(),
             reason,
         })?;
-        Ok(Live {
-            plugin: self.clone(),
+        Ok(Self {
+            plugin: plugin.clone(),
             store,
             bindings,
             handle,
         })
-    }
-
-    /// Instantiates a TCP plugin for one connection and direction.
-    pub async fn open(
-        self: &Arc<Self>,
-        conn: &ConnContext,
-        attributes: &Attributes,
-    ) -> Result<Filter, PluginError> {
-        let world = |b| match b {
-            Bindings::Tcp(b) => Some(b),
-            _ => None,
-        };
-        let (mut store, bindings) = self.start(conn, world, "a TCP fault").await?;
-        let opened = bindings
-            .faultgate_plugin_tcp()
-            .filter()
-            .call_open(&mut store, &conn.info(), attributes)
-            .await;
-        self.opened(store, bindings, opened)
-    }
-
-    /// Instantiates a Postgres plugin for one direction of a connection.
-    pub async fn open_session(
-        self: &Arc<Self>,
-        conn: &ConnContext,
-        attributes: &Attributes,
-    ) -> Result<Session, PluginError> {
-        let world = |b| match b {
-            Bindings::Postgres(b) => Some(b),
-            _ => None,
-        };
-        let (mut store, bindings) = self.start(conn, world, "a Postgres fault").await?;
-        let opened = bindings
-            .faultgate_plugin_postgres()
-            .session()
-            .call_open(&mut store, &conn.info(), attributes)
-            .await;
-        self.opened(store, bindings, opened)
-    }
-
-    /// Instantiates an HTTP plugin for one request. `conn.stream` is the
-    /// stream the fault is attached to.
-    pub async fn open_exchange(
-        self: &Arc<Self>,
-        conn: &ConnContext,
-        attributes: &Attributes,
-    ) -> Result<Exchange, PluginError> {
-        let world = |b| match b {
-            Bindings::Http(b) => Some(b),
-            _ => None,
-        };
-        let (mut store, bindings) = self.start(conn, world, "an HTTP fault").await?;
-        let opened = bindings
-            .faultgate_plugin_http()
-            .exchange()
-            .call_open(&mut store, &conn.info(), attributes)
-            .await;
-        self.opened(store, bindings, opened)
     }
 }
 

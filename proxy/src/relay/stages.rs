@@ -1,0 +1,185 @@
+//! The faults on one direction of a connection, in chain order, each with
+//! the plugin instance that serves this connection: made when the fault
+//! first applies, kept while the fault stays in the chain (a fault rebound
+//! to a replaced plugin keeps its old instance here), dropped when it goes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::conn::Connection;
+use crate::faults::Fault;
+use crate::plugin_host::{ConnContext, Direction, Filter, PluginError, PluginKind, Session};
+use crate::postgres::Framer;
+
+use super::frames::{Frame, Op, pg_ops, tcp_ops};
+
+/// One fault on this direction.
+pub(super) struct Stage {
+    pub fault: Arc<Fault>,
+    /// `None` when the fault's toxicity roll left this connection alone.
+    pub instance: Option<Instance>,
+}
+
+/// A fault's plugin instance on this direction.
+pub(super) enum Instance {
+    Tcp(Filter),
+    /// With the messages it has been given only in part.
+    Postgres(Session, Framer),
+}
+
+/// The stages of one direction.
+#[derive(Default)]
+pub(super) struct Stages {
+    stages: Vec<Stage>,
+}
+
+impl Stages {
+    pub fn len(&self) -> usize {
+        self.stages.len()
+    }
+
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Stage> {
+        self.stages.get_mut(index)
+    }
+
+    pub fn get(&self, index: usize) -> Option<&Stage> {
+        self.stages.get(index)
+    }
+
+    /// The stage of fault `fault_id`.
+    pub fn find_mut(&mut self, fault_id: u64) -> Option<&mut Stage> {
+        self.stages.iter_mut().find(|s| s.fault.id == fault_id)
+    }
+
+    /// The stage after fault `fault_id`'s, where what it passes on goes.
+    pub fn after(&self, fault_id: u64) -> usize {
+        self.stages
+            .iter()
+            .position(|s| s.fault.id == fault_id)
+            .map_or(self.stages.len(), |i| i + 1)
+    }
+
+    /// The plugin of fault `fault_id`, for messages.
+    pub fn plugin_name(&self, fault_id: u64) -> String {
+        self.stages
+            .iter()
+            .find(|s| s.fault.id == fault_id)
+            .map_or_else(String::new, |s| s.fault.plugin.name().to_owned())
+    }
+
+    /// What the Postgres faults not in `wanted` hold of messages they had
+    /// not been given yet.
+    pub fn leftovers_of_gone(&mut self, wanted: &[Arc<Fault>]) -> Vec<bytes::Bytes> {
+        self.stages
+            .iter_mut()
+            .filter(|s| !wanted.iter().any(|f| f.id == s.fault.id))
+            .filter_map(|s| match &mut s.instance {
+                Some(Instance::Postgres(_, framer)) => Some(framer.take_rest()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Makes the stages `wanted`, in its order: a fault already here keeps
+    /// its instance; a new one rolls its toxicity and, if it applies, gets
+    /// a fresh instance. Returns the frames of the new instances' `on-open`
+    /// steps, to run first (the first fault's on top).
+    pub async fn replace(
+        &mut self,
+        wanted: Vec<Arc<Fault>>,
+        conn: &Connection,
+        direction: Direction,
+    ) -> Result<Vec<Frame>, PluginError> {
+        let mut old = std::mem::take(&mut self.stages);
+        let mut fresh = Vec::new();
+        for fault in wanted {
+            if let Some(i) = old.iter().position(|s| s.fault.id == fault.id) {
+                // The same fault, perhaps rebound to a replaced plugin: the
+                // instance it already has here stays until the connection ends.
+                let kept = old.swap_remove(i);
+                self.stages.push(Stage {
+                    fault,
+                    instance: kept.instance,
+                });
+                continue;
+            }
+            let salt = match direction {
+                Direction::Upstream => 1,
+                Direction::Downstream => 2,
+            };
+            let instance = match fault.roll(conn.seed, conn.id, salt) {
+                Some(random_seed) => {
+                    let context = conn.plugin_context(direction, random_seed);
+                    let instance = Instance::make(&fault, &context).await?;
+                    conn.stats.plugin_instances.inc();
+                    conn.stats.faults_injected.inc();
+                    Some(instance)
+                }
+                None => None,
+            };
+            fresh.push(self.stages.len());
+            self.stages.push(Stage { fault, instance });
+        }
+
+        let mut opening = Vec::new();
+        for i in fresh {
+            let Stage {
+                fault,
+                instance: Some(instance),
+            } = &mut self.stages[i]
+            else {
+                continue;
+            };
+            let ops = instance.on_open().await?;
+            if !ops.is_empty() {
+                opening.push(Frame::host(fault.id, ops));
+            }
+        }
+        opening.reverse();
+        Ok(opening)
+    }
+
+    /// The sender finished: every fault's `on-close` steps, to run before
+    /// the end of stream is passed on (the first fault's on top).
+    pub async fn closing(&mut self) -> Result<Vec<Frame>, PluginError> {
+        let mut closing = Vec::new();
+        for stage in &mut self.stages {
+            let Some(instance) = &mut stage.instance else {
+                continue;
+            };
+            let ops = instance.on_close().await?;
+            if !ops.is_empty() {
+                closing.push(Frame::host(stage.fault.id, ops));
+            }
+        }
+        closing.reverse();
+        Ok(closing)
+    }
+}
+
+impl Instance {
+    async fn make(fault: &Fault, context: &ConnContext) -> Result<Self, PluginError> {
+        let attributes = &fault.contract_attributes;
+        Ok(match fault.plugin.kind() {
+            PluginKind::Postgres => Self::Postgres(
+                Session::open(&fault.plugin, context, attributes).await?,
+                Framer::new(context.stream == Direction::Upstream),
+            ),
+            _ => Self::Tcp(Filter::open(&fault.plugin, context, attributes).await?),
+        })
+    }
+
+    async fn on_open(&mut self) -> Result<VecDeque<Op>, PluginError> {
+        Ok(match self {
+            Self::Tcp(filter) => tcp_ops(filter.on_open().await?),
+            Self::Postgres(session, _) => pg_ops(session.on_open().await?),
+        })
+    }
+
+    async fn on_close(&mut self) -> Result<VecDeque<Op>, PluginError> {
+        Ok(match self {
+            Self::Tcp(filter) => tcp_ops(filter.on_close().await?),
+            Self::Postgres(session, _) => pg_ops(session.on_close().await?),
+        })
+    }
+}
