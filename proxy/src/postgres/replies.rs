@@ -23,7 +23,7 @@ use super::{Malformed, PostgresTls};
 
 /// What both directions of one `postgres` connection share.
 #[derive(Debug, Default)]
-pub(super) struct PgShared {
+struct PgShared {
     /// Set when the connection stops being readable as the protocol
     /// (TLS passed through, a cancel request): only bytes from then on.
     opaque: AtomicBool,
@@ -34,11 +34,11 @@ pub(super) struct PgShared {
 }
 
 impl PgShared {
-    pub(super) fn opaque(&self) -> bool {
+    fn opaque(&self) -> bool {
         self.opaque.load(Ordering::Relaxed)
     }
 
-    pub(super) fn set_opaque(&self) {
+    fn set_opaque(&self) {
         self.opaque.store(true, Ordering::Relaxed);
     }
 
@@ -120,7 +120,10 @@ impl PgSide {
         let Some(gate) = &mut self.gate else {
             return Ok(Some(data));
         };
-        let gated = gate.take(data, &self.shared)?;
+        let gated = gate.take(data)?;
+        if gated.opaque {
+            self.shared.set_opaque();
+        }
         if !gated.answer.is_empty() {
             self.reply(gated.answer.into());
         }

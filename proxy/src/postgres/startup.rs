@@ -3,7 +3,6 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::replies::PgShared;
 use super::{Malformed, PostgresTls};
 
 /// The longest startup packet Postgres accepts.
@@ -27,6 +26,9 @@ pub(super) struct Gated {
     pub forward: Option<Bytes>,
     /// Send these bytes back to the client.
     pub answer: Vec<u8>,
+    /// The connection stops being readable as the protocol (TLS passed
+    /// through, a cancel request): only bytes from here on.
+    pub opaque: bool,
 }
 
 impl StartupGate {
@@ -41,11 +43,11 @@ impl StartupGate {
     /// Takes bytes from the client. Until the StartupMessage (or a cancel
     /// request) has gone by, packets are collected whole and TLS requests
     /// are answered here; after, bytes pass untouched.
-    pub(super) fn take(&mut self, data: Bytes, shared: &PgShared) -> Result<Gated, Malformed> {
+    pub(super) fn take(&mut self, data: Bytes) -> Result<Gated, Malformed> {
         if self.done {
             return Ok(Gated {
                 forward: Some(data),
-                answer: Vec::new(),
+                ..Gated::default()
             });
         }
         self.buffer.extend_from_slice(&data);
@@ -67,7 +69,7 @@ impl StartupGate {
                     gated.answer.push(b'N');
                 }
                 SSL_REQUEST | GSSENC_REQUEST | CANCEL_REQUEST => {
-                    shared.set_opaque();
+                    gated.opaque = true;
                     return Ok(self.finish(gated));
                 }
                 code if code >> 16 == 3 => return Ok(self.finish(gated)),
@@ -96,40 +98,28 @@ mod tests {
 
     #[test]
     fn gate_answers_tls_requests_and_passes_the_startup() {
-        let shared = PgShared::default();
         let mut gate = StartupGate::new(PostgresTls::Refuse);
         let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
-        let gated = gate
-            .take(Bytes::copy_from_slice(&ssl[..5]), &shared)
-            .unwrap();
+        let gated = gate.take(Bytes::copy_from_slice(&ssl[..5])).unwrap();
         assert!(gated.forward.is_none() && gated.answer.is_empty());
-        let gated = gate
-            .take(Bytes::copy_from_slice(&ssl[5..]), &shared)
-            .unwrap();
+        let gated = gate.take(Bytes::copy_from_slice(&ssl[5..])).unwrap();
         assert_eq!(gated.answer, b"N");
         let startup = [0, 0, 0, 8, 0, 3, 0, 0];
-        let gated = gate
-            .take(Bytes::copy_from_slice(&startup), &shared)
-            .unwrap();
+        let gated = gate.take(Bytes::copy_from_slice(&startup)).unwrap();
+        assert!(!gated.opaque);
         assert_eq!(gated.forward.unwrap(), &startup[..]);
-        assert!(!shared.opaque());
 
         let mut passthrough = StartupGate::new(PostgresTls::Passthrough);
-        let gated = passthrough
-            .take(Bytes::copy_from_slice(&ssl), &shared)
-            .unwrap();
+        let gated = passthrough.take(Bytes::copy_from_slice(&ssl)).unwrap();
+        assert!(gated.opaque);
         assert_eq!(gated.forward.unwrap(), &ssl[..]);
-        assert!(shared.opaque());
     }
 
     #[test]
     fn gate_refuses_garbage() {
         let mut gate = StartupGate::new(PostgresTls::Refuse);
         let err = gate
-            .take(
-                Bytes::from_static(b"GET / HTTP/1.1\r\n"),
-                &PgShared::default(),
-            )
+            .take(Bytes::from_static(b"GET / HTTP/1.1\r\n"))
             .unwrap_err();
         assert!(err.0.contains("startup packet"), "{err}");
     }
