@@ -131,6 +131,8 @@ struct FileToxic {
     #[serde(default)]
     toxicity: Option<f64>,
     #[serde(default)]
+    every: Option<u64>,
+    #[serde(default)]
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -181,6 +183,7 @@ impl FileProxy {
                         kind: Some(t.kind),
                         stream: t.stream,
                         toxicity: t.toxicity,
+                        every: t.every,
                         attributes: Some(t.attributes),
                     })
                     .collect(),

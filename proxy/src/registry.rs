@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::faults::{Chain, Fault, attributes_from_json, parse_direction};
+use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json, parse_direction};
 use crate::listener::{Endpoints, ListenError, Mode, Proxy, SettingsError};
 use crate::plugin_host::PluginKind;
 use crate::plugin_host::{Plugin, PluginError, PluginHost, PluginSource, sha256_hex};
@@ -54,6 +54,9 @@ pub struct ToxicSpec {
     pub kind: Option<String>,
     pub stream: Option<String>,
     pub toxicity: Option<f64>,
+    /// Apply to every Nth connection (or request) instead of by toxicity
+    /// (an extension).
+    pub every: Option<u64>,
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -113,6 +116,10 @@ pub enum ControlError {
         toxic: String,
         reason: String,
     },
+    /// A plugin could not check or make the fault: it trapped, ran out of
+    /// time or memory, or no instance was free.
+    #[error("{0}")]
+    Plugin(PluginError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -128,6 +135,7 @@ impl ControlError {
             {
                 409
             }
+            Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
             Self::Internal(_) => 500,
             _ => 400,
         }
@@ -358,6 +366,7 @@ impl Registry {
             kind: Some(old.plugin.name().to_owned()),
             stream: Some(crate::faults::direction_name(old.stream).to_owned()),
             toxicity: spec.toxicity.or(Some(old.toxicity)),
+            every: spec.every.or(old.every),
             attributes: Some(attributes),
         };
         let fault = Arc::new(self.fault(merged, &chain, proxy.mode()).await?);
@@ -393,16 +402,19 @@ impl Registry {
         let old = proxy.chain();
         let mut chain = Chain::default();
         for spec in specs {
-            let fault = self.fault(spec, &chain, proxy.mode()).await?;
-            let unchanged = old.find(&fault.name).filter(|o| {
-                o.plugin.name() == fault.plugin.name()
-                    && o.stream == fault.stream
-                    && o.toxicity == fault.toxicity
-                    && o.attributes == fault.attributes
+            let checked = self.check_toxic(spec, &chain, proxy.mode()).await?;
+            let unchanged = old.find(&checked.name).filter(|o| {
+                o.plugin.name() == checked.plugin.name()
+                    && o.stream == checked.stream
+                    && o.toxicity == checked.toxicity
+                    && o.every == checked.every
+                    && o.attributes == checked.attributes
             });
-            chain
-                .faults
-                .push(unchanged.cloned().unwrap_or_else(|| Arc::new(fault)));
+            let fault = match unchanged {
+                Some(same) => same.clone(),
+                None => Arc::new(self.make_fault(checked).await?),
+            };
+            chain.faults.push(fault);
         }
         proxy.set_chain(chain);
         Ok(proxy.chain())
@@ -442,7 +454,17 @@ impl Registry {
                             other => other.to_string(),
                         },
                     })?;
-                *fault = Arc::new(fault.rebind(plugin.clone()));
+                *fault = Arc::new(
+                    fault
+                        .rebind(plugin.clone(), self.seed)
+                        .await
+                        .map_err(|e| ControlError::ReplacementRejects {
+                            plugin: plugin.name().to_owned(),
+                            proxy: proxy.name().to_owned(),
+                            toxic: fault.name.clone(),
+                            reason: e.to_string(),
+                        })?,
+                );
                 uses = true;
             }
             if uses {
@@ -483,14 +505,35 @@ impl Registry {
         Ok(())
     }
 
-    /// Checks a toxic spec completely and makes the fault. `chain` is the
-    /// chain it will join, for the name check; `mode` the proxy's.
+    /// Checks a toxic spec completely and makes the fault, with its plugin
+    /// instance. `chain` is the chain it will join, for the name check;
+    /// `mode` the proxy's.
     async fn fault(
         &self,
         spec: ToxicSpec,
         chain: &Chain,
         mode: Mode,
     ) -> Result<Fault, ControlError> {
+        let checked = self.check_toxic(spec, chain, mode).await?;
+        self.make_fault(checked).await
+    }
+
+    /// Makes a checked fault and its plugin instance: the guest's own
+    /// `fault.create` may still refuse the attributes.
+    async fn make_fault(&self, spec: FaultSpec) -> Result<Fault, ControlError> {
+        Fault::new(spec, self.seed).await.map_err(|e| match e {
+            PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
+            other => ControlError::Plugin(other),
+        })
+    }
+
+    /// Checks a toxic spec completely, the plugin's `validate` included.
+    async fn check_toxic(
+        &self,
+        spec: ToxicSpec,
+        chain: &Chain,
+        mode: Mode,
+    ) -> Result<FaultSpec, ControlError> {
         let kind = spec
             .kind
             .filter(|k| !k.is_empty())
@@ -517,6 +560,16 @@ impl Registry {
         let stream = parse_direction(&stream_name.to_lowercase())
             .ok_or(ControlError::InvalidStream(stream_name.clone()))?;
         let toxicity = spec.toxicity.unwrap_or(1.0);
+        if spec.every == Some(0) {
+            return Err(ControlError::BadRequest(
+                "every must be at least 1 (every Nth connection or request)".into(),
+            ));
+        }
+        if spec.every.is_some() && spec.toxicity.is_some_and(|t| t != 1.0) {
+            return Err(ControlError::BadRequest(
+                "give toxicity or every, not both".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&toxicity) {
             return Err(ControlError::BadRequest(format!(
                 "toxicity must be between 0 and 1, got {toxicity}"
@@ -537,16 +590,17 @@ impl Registry {
             .await
             .map_err(|e| match e {
                 PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
-                other => ControlError::Internal(other.to_string()),
+                other => ControlError::Plugin(other),
             })?;
-        Ok(Fault::new(
+        Ok(FaultSpec {
             name,
             plugin,
             stream,
             toxicity,
+            every: spec.every,
             attributes,
             contract_attributes,
-        ))
+        })
     }
 }
 

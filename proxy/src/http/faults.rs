@@ -14,7 +14,8 @@ use crate::clock;
 use crate::conn::Connection;
 use crate::faults::{Chain, Fault};
 use crate::plugin_host::{
-    Action, Exchange, Header, PluginError, PluginResponse, RequestHead, ResponseHead,
+    Action, AnyInstance, ConnContext, Exchange, Header, PluginError, PluginResponse, RequestHead,
+    ResponseHead,
 };
 
 /// What the faults decided for one side of an exchange.
@@ -80,10 +81,8 @@ impl<'a> RequestFaults<'a> {
                 _ => head,
             };
             let context = self.conn.plugin_context(fault.stream, random_seed);
-            let mut exchange =
-                Exchange::open(&fault.plugin, &context, &fault.contract_attributes).await?;
-            self.conn.stats.plugin_instances.inc();
-            let actions = exchange.on_request(head).await?;
+            let exchange = open_exchange(&fault, context).await?;
+            let (actions, exchange) = call(exchange, Hook::Request(head.clone())).await?;
             let outcome = self.carry_out(&fault, actions).await?;
             self.open.push((fault, exchange));
             if !matches!(outcome, Outcome::Pass) {
@@ -94,8 +93,8 @@ impl<'a> RequestFaults<'a> {
     }
 
     pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Outcome, PluginError> {
-        for (fault, mut exchange) in std::mem::take(&mut self.open) {
-            let actions = exchange.on_response(head).await?;
+        for (fault, exchange) in std::mem::take(&mut self.open) {
+            let (actions, _) = call(exchange, Hook::Response(head.clone())).await?;
             let outcome = self.carry_out(&fault, actions).await?;
             if !matches!(outcome, Outcome::Pass) {
                 return Ok(outcome);
@@ -179,6 +178,50 @@ impl<'a> RequestFaults<'a> {
             _ = sleep => true,
             _ = gone => false,
         }
+    }
+}
+
+/// Opens an exchange for one request in the fault's instance. The call
+/// runs to its end even if the client goes away meanwhile: a call abandoned
+/// half-way would end the instance every connection shares.
+async fn open_exchange(fault: &Fault, context: ConnContext) -> Result<Exchange, PluginError> {
+    let AnyInstance::Http(shared) = fault.instance.get().await? else {
+        return Err(PluginError::Call {
+            plugin: fault.plugin.name().to_owned(),
+            what: "open",
+            reason: "used as an HTTP fault, but it is not one".into(),
+        });
+    };
+    tokio::spawn(async move { Exchange::open(&shared, &context).await })
+        .await
+        .unwrap_or_else(|e| Err(abandoned(e)))
+}
+
+/// A hook of an exchange, with what it is shown.
+enum Hook {
+    Request(RequestHead),
+    Response(ResponseHead),
+}
+
+/// Runs one hook of `exchange` in a task of its own, so that the call runs
+/// to its end even if the request is dropped (the client went away); gives
+/// the exchange back with the actions.
+async fn call(mut exchange: Exchange, hook: Hook) -> Result<(Vec<Action>, Exchange), PluginError> {
+    tokio::spawn(async move {
+        let actions = match &hook {
+            Hook::Request(head) => exchange.on_request(head).await,
+            Hook::Response(head) => exchange.on_response(head).await,
+        };
+        actions.map(|actions| (actions, exchange))
+    })
+    .await
+    .unwrap_or_else(|e| Err(abandoned(e)))
+}
+
+fn abandoned(error: tokio::task::JoinError) -> PluginError {
+    PluginError::Failed {
+        plugin: String::new(),
+        reason: format!("the call's task ended: {error}"),
     }
 }
 

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::Semaphore;
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use super::engine_config;
@@ -11,7 +13,7 @@ use super::error::PluginError;
 use super::state::InstanceState;
 
 /// How often the epoch advances. Call deadlines are counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Touched linear memory a freed instance slot keeps (zeroed) instead of
 /// giving back to the kernel. A built-in plugin touches ~40 KiB.
@@ -27,7 +29,8 @@ pub struct PluginLimits {
     pub memory_bytes: usize,
     /// Wall time one call may take before it is interrupted.
     pub call_deadline: Duration,
-    /// Plugin instances alive at once, across all connections.
+    /// Plugin instances serving faults at once: one per attached toxic
+    /// (and per plugin version still in use by open connections).
     pub max_instances: u32,
 }
 
@@ -36,17 +39,25 @@ impl Default for PluginLimits {
         Self {
             memory_bytes: 16 << 20,
             call_deadline: Duration::from_millis(100),
-            max_instances: 10_000,
+            max_instances: 1_000,
         }
     }
 }
+
+/// Instances the host keeps for describing plugins and checking attributes,
+/// beside those that serve faults, so the control API can always check a
+/// plugin or a toxic, however many faults are in use.
+const CHECK_RESERVE: u32 = 8;
 
 /// The engine and the limits, shared by the host and every plugin.
 pub(super) struct HostShared {
     pub engine: Engine,
     pub limits: PluginLimits,
-    /// `limits.call_deadline` in epoch ticks.
-    pub deadline_ticks: u64,
+    /// One permit per instance that serves a fault.
+    pub fault_instances: Arc<Semaphore>,
+    /// One permit per instance made to describe a plugin or check
+    /// attributes (the reserve).
+    pub checks: Semaphore,
 }
 
 impl HostShared {
@@ -56,13 +67,14 @@ impl HostShared {
         let mut pool = PoolingAllocationConfig::new();
         // A Rust wasm32-wasip2 component holds a few core instances and
         // tables around its one memory.
-        pool.total_component_instances(limits.max_instances)
-            .total_memories(limits.max_instances)
-            .total_core_instances(limits.max_instances.saturating_mul(4))
-            .total_tables(limits.max_instances.saturating_mul(4))
+        let slots = limits.max_instances.saturating_add(CHECK_RESERVE);
+        pool.total_component_instances(slots)
+            .total_memories(slots)
+            .total_core_instances(slots.saturating_mul(4))
+            .total_tables(slots.saturating_mul(4))
             .max_memory_size(engine_config::MEMORY_RESERVATION as usize)
             // Every live store keeps the fiber stack of its async calls.
-            .total_stacks(limits.max_instances)
+            .total_stacks(slots)
             .max_unused_warm_slots(256)
             // Resetting a freed slot with madvise costs a TLB shootdown on
             // every core, the largest cost of a short faulted connection.
@@ -78,21 +90,32 @@ impl HostShared {
             reason: format!("{e:#}"),
         })?;
         start_epoch_ticker(engine.weak());
-        let tick = EPOCH_TICK.as_micros().max(1);
         Ok(Arc::new(Self {
             engine,
             limits,
-            deadline_ticks: (limits.call_deadline.as_micros().div_ceil(tick) as u64).max(1),
+            fault_instances: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            checks: Semaphore::new(CHECK_RESERVE as usize),
         }))
     }
 
-    pub fn store(&self, plugin: Arc<str>, conn_id: u64, seed: u64) -> Store<InstanceState> {
-        let state = InstanceState::new(plugin, conn_id, seed, self.limits.memory_bytes);
+    /// A fresh store for an instance of `plugin` serving `toxic`. Every
+    /// epoch tick while it runs lets other tasks run, and interrupts a call
+    /// past its deadline (see [`InstanceState::on_tick`]).
+    pub fn store(&self, plugin: Arc<str>, toxic: Arc<str>, seed: u64) -> Store<InstanceState> {
+        let state = InstanceState::new(plugin, toxic, seed, self.limits.memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks);
+        store.epoch_deadline_callback(|context| Ok(context.data().on_tick()));
         store
+    }
+
+    /// Makes the next call into `store` run under the call deadline, for
+    /// connection `conn_id` with its random stream `rng`.
+    pub fn arm(&self, store: &mut Store<InstanceState>, conn_id: u64, rng: &mut ChaCha8Rng) {
+        store
+            .data_mut()
+            .begin_call(conn_id, rng, self.limits.call_deadline);
+        store.set_epoch_deadline(1);
     }
 }
 

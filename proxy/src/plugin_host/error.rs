@@ -24,4 +24,18 @@ pub enum PluginError {
     Refused { plugin: String, reason: String },
     #[error("plugin {plugin:?} answered with a bad step: {reason}")]
     BadStep { plugin: String, reason: String },
+    #[error("plugin {plugin:?}: its instance failed ({reason})")]
+    Failed { plugin: String, reason: String },
+    #[error(
+        "plugin {plugin:?}: its instance failed ({reason}); the next one is made in {wait:.1?}"
+    )]
+    BackingOff {
+        plugin: String,
+        wait: std::time::Duration,
+        reason: String,
+    },
+    #[error(
+        "plugin {plugin:?}: no instance can be made: {limit} are in use (--max-plugin-instances); remove toxics, or raise the limit"
+    )]
+    InstanceLimit { plugin: String, limit: u32 },
 }

@@ -8,7 +8,7 @@ use wasmtime::component::{Component, Linker};
 use super::description::{PluginSource, convert_description};
 use super::engine::HostShared;
 use super::error::PluginError;
-use super::plugin::Plugin;
+use super::plugin::{Plugin, check_instance};
 use super::state::InstanceState;
 use super::worlds::PluginPre;
 
@@ -43,9 +43,12 @@ pub(super) async fn link(
             .any(|(name, _)| name.starts_with(&format!("faultgate:plugin/{interface}@")))
     };
     let pre = PluginPre::new(instance_pre, exports).map_err(contract)?;
-    let mut store = host.store(source_name.into(), 0, 0);
-    let bindings = pre.instantiate(&mut store).await.map_err(invalid)?;
-    let raw = bindings.describe(&mut store).await.map_err(invalid)?;
+    let name: std::sync::Arc<str> = source_name.into();
+    let raw = check_instance(host, &pre, &name, "describe", async |store, bindings| {
+        bindings.describe(store).await
+    })
+    .await
+    .map_err(invalid)?;
     let description =
         convert_description(raw, pre.kind()).map_err(|reason| PluginError::BadDescription {
             source_name: source_name.to_owned(),

@@ -3,21 +3,25 @@
 //! Every fault is a plugin: a WebAssembly component built against
 //! `wit/faultgate.wit`. The host compiles each plugin once (the built-in ones
 //! were precompiled by the build script; others are kept in a compile
-//! cache), and makes a fresh instance of it for every connection a fault
-//! applies to, from an `InstancePre` and wasmtime's pooling allocator, which
-//! takes microseconds.
+//! cache), and makes one instance of it for every attached fault, shared by
+//! every connection the fault applies to; each connection gets its own
+//! resource in it (a TCP `filter`, a Postgres `session`, an HTTP `exchange`)
+//! and its own random stream. A proxy with no fault has no instance at all.
 //!
-//! Every call into a plugin runs under an epoch deadline and a memory limit.
-//! A plugin that traps, loops or grows past its limit fails the call, the
-//! caller fails the one connection that instance served, and the proxy and
-//! every other connection go on.
+//! Every call into a plugin runs under a deadline (yielding to other tasks
+//! at every epoch tick meanwhile) and a memory limit. A plugin that traps,
+//! loops or grows past its limit ends its instance: the connections it
+//! served fail, the next connection gets a fresh instance, and the proxy,
+//! other faults and other proxies go on.
 //!
-//! The rooms: [`engine`] (the engine, its pool and deadlines), `cache` (the
+//! The rooms: `engine` (the engine, its pool and deadlines), `cache` (the
 //! compile cache), `load` (checking, linking and describing a component),
-//! `description` (what a plugin says of itself), `worlds` (the three
-//! kinds behind one enum), `plugin` (a loaded plugin), `instance` (live
-//! instances and their hooks), `state` (what an instance's store holds and
-//! the host functions it imports).
+//! `description` (what a plugin says of itself), `worlds` (the three kinds
+//! behind one enum), `plugin` (a loaded plugin), `shared` (a fault's one
+//! instance, its calls serialized), `slot` (making it again after a
+//! failure, with back-off), `live` (a connection's resource and its hooks),
+//! `state` (what an instance's store holds and the host functions it
+//! imports).
 
 mod bindings;
 mod cache;
@@ -25,9 +29,11 @@ mod description;
 mod engine;
 pub mod engine_config;
 mod error;
-mod instance;
+mod live;
 mod load;
 mod plugin;
+mod shared;
+mod slot;
 mod state;
 mod worlds;
 
@@ -45,7 +51,9 @@ pub use cache::sha256_hex;
 pub use description::{AttributeDescription, Description, PluginKind, PluginSource};
 pub use engine::PluginLimits;
 pub use error::PluginError;
-pub use instance::{ConnContext, Exchange, Filter, Live, Session};
+pub use live::{ConnContext, Exchange, Filter, Live, Session};
+pub use shared::SharedInstance;
+pub use slot::{AnyInstance, Failures, InstanceSlot};
 pub use plugin::Plugin;
 
 use bindings::TcpPlugin;

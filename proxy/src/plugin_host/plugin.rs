@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use rand::SeedableRng;
 use wasmtime::Store;
 
 use super::bindings::Attributes;
@@ -41,25 +42,26 @@ impl Plugin {
     /// Asks the plugin whether `attributes` are acceptable. `Err` carries the
     /// plugin's own message, for the API caller.
     pub async fn validate(&self, attributes: &Attributes) -> Result<(), PluginError> {
-        let mut store = self.host.store(self.name.clone(), 0, 0);
-        let bindings = self.instantiate(&mut store, "validate").await?;
-        let verdict = bindings
-            .validate(&mut store, attributes)
-            .await
-            .map_err(|e| self.call_error("validate", e))?;
+        let verdict = self
+            .check("validate", async |store, bindings| {
+                bindings.validate(store, attributes).await
+            })
+            .await?;
         verdict.map_err(|reason| PluginError::Refused {
             plugin: self.name.to_string(),
             reason,
         })
     }
 
-    pub(super) async fn instantiate(
+    /// Runs `call` in an instance of its own, from the host's reserve for
+    /// checks (so checking works however many faults are in use), under the
+    /// call deadline.
+    pub(super) async fn check<T>(
         &self,
-        store: &mut Store<InstanceState>,
         what: &'static str,
-    ) -> Result<Bindings, PluginError> {
-        self.pre
-            .instantiate(store)
+        call: impl AsyncFnOnce(&mut Store<InstanceState>, &Bindings) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        check_instance(&self.host, &self.pre, &self.name, what, call)
             .await
             .map_err(|e| self.call_error(what, e))
     }
@@ -78,4 +80,26 @@ impl Plugin {
             reason,
         }
     }
+}
+
+/// Instantiates `pre` in a store of its own (from the reserve for checks)
+/// and runs `call` in it under the call deadline.
+pub(super) async fn check_instance<T>(
+    host: &HostShared,
+    pre: &PluginPre,
+    name: &Arc<str>,
+    what: &'static str,
+    call: impl AsyncFnOnce(&mut Store<InstanceState>, &Bindings) -> wasmtime::Result<T>,
+) -> wasmtime::Result<T> {
+    let _permit = host.checks.acquire().await.expect("the semaphore is never closed");
+    let mut store = host.store(name.clone(), what.into(), 0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    host.arm(&mut store, 0, &mut rng);
+    let result = async {
+        let bindings = pre.instantiate(&mut store).await?;
+        call(&mut store, &bindings).await
+    }
+    .await;
+    store.data_mut().end_call(&mut rng);
+    result
 }

@@ -19,7 +19,7 @@ mod replies;
 mod startup;
 
 pub use framing::{Framed, Framer};
-pub use replies::{PgSide, Reply};
+pub use replies::{FatalNotice, PgSide, Reply};
 
 use serde::{Deserialize, Serialize};
 

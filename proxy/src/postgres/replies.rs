@@ -61,6 +61,17 @@ pub struct Reply {
     pub close_after: bool,
 }
 
+/// How the client is told that faultgate ends its session.
+pub enum FatalNotice {
+    /// Write this ErrorResponse to the client, then close.
+    Write(Bytes),
+    /// The other side writes it, then closes.
+    HandedOver,
+    /// The client cannot be told (a message to it is half-written, or the
+    /// connection is opaque): close.
+    CannotTell,
+}
+
 /// One direction of a `postgres` connection, as the protocol sees it.
 pub struct PgSide {
     shared: Arc<PgShared>,
@@ -246,4 +257,42 @@ impl PgSide {
         }
         replies
     }
+
+    /// faultgate ends the session for `reason` (a plugin failed): a FATAL
+    /// ErrorResponse for the client, as Postgres ends one.
+    pub fn fatal(&mut self, reason: &str) -> FatalNotice {
+        if self.shared.opaque() {
+            return FatalNotice::CannotTell;
+        }
+        let notice = error_response("FATAL", "XX000", &format!("faultgate: {reason}"));
+        if self.client_side() {
+            let _ = self.replies_out.send(Reply {
+                after_ready: 0,
+                bytes: notice,
+                close_after: true,
+            });
+            FatalNotice::HandedOver
+        } else if self.written.at_boundary() {
+            FatalNotice::Write(notice)
+        } else {
+            FatalNotice::CannotTell
+        }
+    }
+}
+
+/// An ErrorResponse message: `severity` (FATAL, ERROR), the SQLSTATE
+/// `code`, and the message.
+fn error_response(severity: &str, code: &str, message: &str) -> Bytes {
+    let mut body = Vec::new();
+    for (field, value) in [(b'S', severity), (b'V', severity), (b'C', code), (b'M', message)] {
+        body.push(field);
+        // A NUL would end the field early.
+        body.extend(value.bytes().filter(|b| *b != 0));
+        body.push(0);
+    }
+    body.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(&body);
+    message.into()
 }

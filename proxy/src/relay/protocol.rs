@@ -6,7 +6,19 @@
 use bytes::Bytes;
 
 use crate::plugin_host::PluginKind;
-use crate::postgres::{Malformed, PgSide, Reply};
+use crate::postgres::{FatalNotice, Malformed, PgSide, Reply};
+
+/// How a connection ends when a plugin serving it fails.
+pub enum OnFailure {
+    /// RST to both peers: what a byte stream's client sees.
+    Reset,
+    /// FIN to both peers.
+    Close,
+    /// Write this to the peer this direction writes to, then close.
+    WriteThenClose(Bytes),
+    /// The other direction tells its peer, then closes.
+    OtherSideCloses,
+}
 
 /// The protocol hooks the pump's scheduler calls.
 pub trait Protocol: Send + 'static {
@@ -46,6 +58,9 @@ pub trait Protocol: Send + 'static {
 
     /// Every reply still waiting, for a last write before closing.
     fn take_waiting(&mut self) -> Vec<Bytes>;
+
+    /// A plugin serving the connection failed, for `reason`.
+    fn on_plugin_failure(&mut self, reason: &str) -> OnFailure;
 }
 
 /// A connection carried as plain bytes: TCP faults only.
@@ -80,6 +95,9 @@ impl Protocol for Raw {
     }
     fn take_waiting(&mut self) -> Vec<Bytes> {
         Vec::new()
+    }
+    fn on_plugin_failure(&mut self, _reason: &str) -> OnFailure {
+        OnFailure::Reset
     }
 }
 
@@ -120,5 +138,12 @@ impl Protocol for PgSide {
     }
     fn take_waiting(&mut self) -> Vec<Bytes> {
         PgSide::take_waiting(self)
+    }
+    fn on_plugin_failure(&mut self, reason: &str) -> OnFailure {
+        match self.fatal(reason) {
+            FatalNotice::Write(notice) => OnFailure::WriteThenClose(notice),
+            FatalNotice::HandedOver => OnFailure::OtherSideCloses,
+            FatalNotice::CannotTell => OnFailure::Close,
+        }
     }
 }

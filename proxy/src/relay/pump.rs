@@ -31,7 +31,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::frames::{Frame, FrameKind, Op, Pending, Wait, pg_ops, tcp_ops};
-use super::protocol::Protocol;
+use super::protocol::{OnFailure, Protocol};
 use super::stages::{Instance, Stage, Stages};
 use crate::clock;
 use crate::conn::{Connection, Ended};
@@ -101,6 +101,7 @@ impl<P: Protocol> Pump<P> {
             };
             self.deliver_replies(writer).await?;
             let can_receive = self.protocol.can_receive();
+            let wake = self.stages.next_wake().map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
                 _ = self.conn.cancel.cancelled() => {
@@ -109,7 +110,14 @@ impl<P: Protocol> Pump<P> {
                     }
                     return Err(Ended);
                 }
+                error = self.stages.failed() => return Err(self.fail(writer, error).await),
                 _ = self.protocol.receive(), if can_receive => {}
+                _ = sleep_until(wake), if wake.is_some() => {
+                    match self.stages.woken(Instant::now()).await {
+                        Ok(woken) => self.frames.extend(woken),
+                        Err(error) => return Err(self.fail(writer, error).await),
+                    }
+                }
                 changed = self.chain.changed() => match changed {
                     Ok(()) => self.sync_chain(writer).await?,
                     // The proxy was deleted; it is closing its connections.
@@ -145,9 +153,10 @@ impl<P: Protocol> Pump<P> {
                     }
                     Some(Pending::Eof) => {
                         self.closing = true;
-                        let closing = self.stages.closing().await;
-                        let closing = closing.map_err(|e| self.plugin_failed(e))?;
-                        self.frames.extend(closing);
+                        match self.stages.closing().await {
+                            Ok(closing) => self.frames.extend(closing),
+                            Err(error) => return Err(self.fail(writer, error).await),
+                        }
                         continue;
                     }
                     None if self.closing => return Ok(Wait::Finished),
@@ -156,7 +165,7 @@ impl<P: Protocol> Pump<P> {
             };
             if top.kind == FrameKind::Framing {
                 let fault_id = top.fault_id;
-                self.next_message(fault_id).await?;
+                self.next_message(fault_id, writer).await?;
                 continue;
             }
             if top.cursor > Instant::now() {
@@ -181,8 +190,9 @@ impl<P: Protocol> Pump<P> {
                             "forward {start}..{end} is outside a chunk of {} bytes",
                             top.data.len()
                         );
-                        let fault_id = top.fault_id;
-                        return Err(self.bad_step(fault_id, reason));
+                        let plugin = self.stages.plugin_name(top.fault_id);
+                        let error = PluginError::BadStep { plugin, reason };
+                        return Err(self.fail(writer, error).await);
                     }
                     top.passed = top.passed.max(end);
                     top.data.slice(start..end)
@@ -211,6 +221,12 @@ impl<P: Protocol> Pump<P> {
                     return Err(self.conn.end(Ending::Close));
                 }
                 Step::Reset => return Err(self.conn.end(Ending::Reset)),
+                Step::Wake(micros) => {
+                    let fault_id = top.fault_id;
+                    let at = clock::add_micros(Instant::now(), micros);
+                    self.stages.wake(fault_id, at);
+                    continue;
+                }
             };
             let (at, kind, fault_id) = (top.cursor, top.kind, top.fault_id);
             // What `on-open` and `on-close` write goes to the socket.
@@ -246,6 +262,7 @@ impl<P: Protocol> Pump<P> {
         let Some(Stage {
             fault,
             instance: Some(instance),
+            ..
         }) = self.stages.get_mut(stage)
         else {
             return self.write(writer, &piece).await;
@@ -255,7 +272,7 @@ impl<P: Protocol> Pump<P> {
             Instance::Tcp(filter) => {
                 let steps = match filter.on_data(&piece, clock::micros(at)).await {
                     Ok(steps) => steps,
-                    Err(e) => return Err(self.plugin_failed(e)),
+                    Err(error) => return Err(self.fail(writer, error).await),
                 };
                 self.frames
                     .push(Frame::data(fault_id, piece, tcp_ops(steps), at));
@@ -272,7 +289,11 @@ impl<P: Protocol> Pump<P> {
 
     /// The Postgres fault `fault_id` takes its next whole message, if one is
     /// in; its actions become a frame. With none left, its framing frame goes.
-    async fn next_message(&mut self, fault_id: u64) -> Result<(), Ended> {
+    async fn next_message<W: AsyncWrite + Unpin>(
+        &mut self,
+        fault_id: u64,
+        writer: &mut W,
+    ) -> Result<(), Ended> {
         let Some(Stage {
             instance: Some(Instance::Postgres(session, framer)),
             ..
@@ -294,7 +315,7 @@ impl<P: Protocol> Pump<P> {
             .await
         {
             Ok(actions) => actions,
-            Err(e) => return Err(self.plugin_failed(e)),
+            Err(error) => return Err(self.fail(writer, error).await),
         };
         self.frames.push(Frame::data(
             fault_id,
@@ -384,28 +405,37 @@ impl<P: Protocol> Pump<P> {
             self.write(writer, &rest).await?;
         }
 
-        let opening = self
-            .stages
-            .replace(wanted, &self.conn, self.direction)
-            .await;
-        let opening = opening.map_err(|e| self.plugin_failed(e))?;
-        self.frames.extend(opening);
+        match self.stages.replace(wanted, &self.conn, self.direction).await {
+            Ok(opening) => self.frames.extend(opening),
+            Err(error) => return Err(self.fail(writer, error).await),
+        }
         Ok(())
     }
 
-    fn plugin_failed(&self, error: PluginError) -> Ended {
+    /// A plugin serving this connection failed (or answered nonsense): the
+    /// connection ends as the protocol fails one, a reset for a byte stream,
+    /// a FATAL error for a Postgres client.
+    async fn fail<W: AsyncWrite + Unpin>(&mut self, writer: &mut W, error: PluginError) -> Ended {
         self.conn.stats.plugin_failures.inc();
         tracing::warn!(
-            proxy = %self.conn.proxy,
+            proxy = ?&*self.conn.proxy,
             conn = self.conn.id,
-            "{error}; closing the connection"
+            "{error}; ending the connection"
         );
-        self.conn.end(Ending::Close)
-    }
-
-    fn bad_step(&self, fault_id: u64, reason: String) -> Ended {
-        let plugin = self.stages.plugin_name(fault_id);
-        self.plugin_failed(PluginError::BadStep { plugin, reason })
+        match self.protocol.on_plugin_failure(&error.to_string()) {
+            OnFailure::Reset => self.conn.end(Ending::Reset),
+            OnFailure::Close => self.conn.end(Ending::Close),
+            OnFailure::WriteThenClose(notice) => {
+                let write = async {
+                    if writer.write_all(&notice).await.is_ok() {
+                        let _ = writer.flush().await;
+                    }
+                };
+                let _ = tokio::time::timeout(REPLY_FLUSH_TIMEOUT, write).await;
+                self.conn.end(Ending::Close)
+            }
+            OnFailure::OtherSideCloses => Ended,
+        }
     }
 
     fn malformed(&self, malformed: Malformed) -> Ended {

@@ -1,14 +1,21 @@
 //! The faults on one direction of a connection, in chain order, each with
-//! the plugin instance that serves this connection: made when the fault
-//! first applies, kept while the fault stays in the chain (a fault rebound
-//! to a replaced plugin keeps its old instance here), dropped when it goes.
+//! this connection's resource in the fault's plugin instance: opened when
+//! the fault first applies, kept while the fault stays in the chain (a fault
+//! rebound to a replaced plugin keeps the old plugin's resource here),
+//! dropped when it goes.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::conn::Connection;
 use crate::faults::Fault;
-use crate::plugin_host::{ConnContext, Direction, Filter, PluginError, PluginKind, Session};
+use crate::plugin_host::{AnyInstance, ConnContext, Direction, Filter, PluginError, Session};
 use crate::postgres::Framer;
 
 use super::frames::{Frame, Op, pg_ops, tcp_ops};
@@ -18,9 +25,11 @@ pub(super) struct Stage {
     pub fault: Arc<Fault>,
     /// `None` when the fault's toxicity roll left this connection alone.
     pub instance: Option<Instance>,
+    /// When the fault asked to be woken (a `wake` step).
+    pub wake_at: Option<Instant>,
 }
 
-/// A fault's plugin instance on this direction.
+/// This connection's resource in a fault's plugin instance.
 pub(super) enum Instance {
     Tcp(Filter),
     /// With the messages it has been given only in part.
@@ -31,6 +40,8 @@ pub(super) enum Instance {
 #[derive(Default)]
 pub(super) struct Stages {
     stages: Vec<Stage>,
+    /// Completes when one of the stages' plugin instances fails, by index.
+    failures: Vec<(usize, Pin<Box<WaitForCancellationFutureOwned>>)>,
 }
 
 impl Stages {
@@ -97,10 +108,7 @@ impl Stages {
                 // The same fault, perhaps rebound to a replaced plugin: the
                 // instance it already has here stays until the connection ends.
                 let kept = old.swap_remove(i);
-                self.stages.push(Stage {
-                    fault,
-                    instance: kept.instance,
-                });
+                self.stages.push(Stage { fault, ..kept });
                 continue;
             }
             let salt = match direction {
@@ -118,14 +126,20 @@ impl Stages {
                 None => None,
             };
             fresh.push(self.stages.len());
-            self.stages.push(Stage { fault, instance });
+            self.stages.push(Stage {
+                fault,
+                instance,
+                wake_at: None,
+            });
         }
+        self.watch_failures();
 
         let mut opening = Vec::new();
         for i in fresh {
             let Stage {
                 fault,
                 instance: Some(instance),
+                ..
             } = &mut self.stages[i]
             else {
                 continue;
@@ -137,6 +151,71 @@ impl Stages {
         }
         opening.reverse();
         Ok(opening)
+    }
+
+    /// Watches the plugin instances the stages hold resources in.
+    fn watch_failures(&mut self) {
+        self.failures = self
+            .stages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, Box::pin(s.instance.as_ref()?.failed()))))
+            .collect();
+    }
+
+    /// Completes when a plugin instance this direction uses has failed,
+    /// with the error naming it; never while none does.
+    pub async fn failed(&mut self) -> PluginError {
+        let index = poll_fn(|cx| {
+            for (index, failed) in &mut self.failures {
+                if failed.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(*index);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let plugin = self.stages[index].fault.plugin.name().to_owned();
+        let reason = self.stages[index]
+            .fault
+            .instance
+            .failures()
+            .last()
+            .unwrap_or_default();
+        PluginError::Failed { plugin, reason }
+    }
+
+    /// The earliest time a fault asked to be woken.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.stages.iter().filter_map(|s| s.wake_at).min()
+    }
+
+    /// Asks that fault `fault_id` be woken at `at`.
+    pub fn wake(&mut self, fault_id: u64, at: Instant) {
+        if let Some(stage) = self.find_mut(fault_id) {
+            stage.wake_at = Some(at);
+        }
+    }
+
+    /// The `on-wake` steps of every fault whose time has come (the first
+    /// fault's on top).
+    pub async fn woken(&mut self, now: Instant) -> Result<Vec<Frame>, PluginError> {
+        let mut woken = Vec::new();
+        for stage in &mut self.stages {
+            if stage.wake_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            stage.wake_at = None;
+            let Some(instance) = &mut stage.instance else {
+                continue;
+            };
+            let ops = instance.on_wake().await?;
+            if !ops.is_empty() {
+                woken.push(Frame::host(stage.fault.id, ops));
+            }
+        }
+        woken.reverse();
+        Ok(woken)
     }
 
     /// The sender finished: every fault's `on-close` steps, to run before
@@ -159,20 +238,40 @@ impl Stages {
 
 impl Instance {
     async fn make(fault: &Fault, context: &ConnContext) -> Result<Self, PluginError> {
-        let attributes = &fault.contract_attributes;
-        Ok(match fault.plugin.kind() {
-            PluginKind::Postgres => Self::Postgres(
-                Session::open(&fault.plugin, context, attributes).await?,
+        Ok(match fault.instance.get().await? {
+            AnyInstance::Tcp(shared) => Self::Tcp(Filter::open(&shared, context).await?),
+            AnyInstance::Postgres(shared) => Self::Postgres(
+                Session::open(&shared, context).await?,
                 Framer::new(context.stream == Direction::Upstream),
             ),
-            _ => Self::Tcp(Filter::open(&fault.plugin, context, attributes).await?),
+            AnyInstance::Http(shared) => {
+                return Err(PluginError::Call {
+                    plugin: shared.plugin().name().to_owned(),
+                    what: "open",
+                    reason: "an HTTP fault runs per request, not on a byte stream".into(),
+                });
+            }
         })
+    }
+
+    fn failed(&self) -> WaitForCancellationFutureOwned {
+        match self {
+            Self::Tcp(filter) => filter.failed(),
+            Self::Postgres(session, _) => session.failed(),
+        }
     }
 
     async fn on_open(&mut self) -> Result<VecDeque<Op>, PluginError> {
         Ok(match self {
             Self::Tcp(filter) => tcp_ops(filter.on_open().await?),
             Self::Postgres(session, _) => pg_ops(session.on_open().await?),
+        })
+    }
+
+    async fn on_wake(&mut self) -> Result<VecDeque<Op>, PluginError> {
+        Ok(match self {
+            Self::Tcp(filter) => tcp_ops(filter.on_wake().await?),
+            Self::Postgres(session, _) => pg_ops(session.on_wake().await?),
         })
     }
 
