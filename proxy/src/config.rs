@@ -25,14 +25,15 @@
 //!   `{"name", "listen", "upstream", "enabled"}` objects (toxics allowed too).
 //!
 //! A TOML file may also hold a `[serve]` table with the settings of
-//! `faultgate serve` (`api`, `seed`, `plugins`, `plugin_memory_mib`,
-//! `plugin_deadline_ms`, `max_plugin_instances`, `plugin_cache`,
-//! `no_plugin_cache`, `log_format`, `shutdown_grace`); flags win over
-//! environment variables, which win over the file.
+//! `faultgate serve`, under the names `--print-config` shows; flags win
+//! over environment variables, which win over the file. This module only
+//! reads the table: the settings themselves, and the checking of their
+//! values, are `faultgate serve`'s.
 //!
 //! Unlike the API, a config file is strict: an unknown key is an error, so a
 //! typo cannot silently leave a fault out.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -58,44 +59,44 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct TomlFile {
     #[serde(default)]
-    serve: ServeSettings,
+    serve: BTreeMap<String, toml::Spanned<toml::Value>>,
     #[serde(default)]
     proxies: Vec<FileProxy>,
 }
 
-/// `[serve]`: settings of `faultgate serve`. A flag or environment variable
-/// given for the same setting wins over the file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeSettings {
-    pub api: Option<String>,
-    pub seed: Option<u64>,
-    pub plugins: Option<Vec<PathBuf>>,
-    pub plugin_memory_mib: Option<u64>,
-    pub plugin_deadline_ms: Option<u64>,
-    pub max_plugin_instances: Option<u32>,
-    pub plugin_cache: Option<PathBuf>,
-    pub no_plugin_cache: Option<bool>,
-    pub log_format: Option<String>,
-    pub shutdown_grace: Option<String>,
+/// One value of the `[serve]` table, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeValue {
+    pub value: toml::Value,
+    /// 1-based line of the value in the file, for messages.
+    pub line: usize,
 }
 
-/// The `[serve]` table of a TOML config file (a Toxiproxy JSON file has
-/// none).
-pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
+/// The `[serve]` table of a TOML config file, by key (a Toxiproxy JSON file
+/// has none). Which keys and values are right is for `faultgate serve` to
+/// say.
+pub fn load_serve(path: &Path) -> Result<BTreeMap<String, ServeValue>, ConfigError> {
     if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-        return Ok(ServeSettings::default());
+        return Ok(BTreeMap::new());
     }
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_owned(),
         error,
     })?;
-    toml::from_str::<TomlFile>(&text)
-        .map(|file| file.serve)
-        .map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
+    let file = toml::from_str::<TomlFile>(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(file
+        .serve
+        .into_iter()
+        .map(|(key, spanned)| {
+            let at = spanned.span().start.min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            let value = spanned.into_inner();
+            (key, ServeValue { value, line })
         })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,5 +187,37 @@ impl FileProxy {
                     .collect(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn the_serve_table_is_read_with_the_line_of_each_value() {
+        let (_dir, path) = file(
+            "serve.toml",
+            "[serve]\napi = \"127.0.0.1:1\"\n\nseed = 3\n\n[[proxies]]\nname = \"a\"\nupstream = \"b\"\n",
+        );
+        let table = load_serve(&path).unwrap();
+        assert_eq!(
+            table["api"],
+            ServeValue {
+                value: toml::Value::String("127.0.0.1:1".into()),
+                line: 2
+            }
+        );
+        assert_eq!(table["seed"].line, 4);
+        assert_eq!(table.len(), 2);
+        let (_dir, path) = file("toxiproxy.json", "[]");
+        assert!(load_serve(&path).unwrap().is_empty());
     }
 }
