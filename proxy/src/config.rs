@@ -38,7 +38,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::registry::{ProxySpec, ToxicSpec};
+use crate::plugin_host::Direction;
+use crate::registry::{ProxySpec, ToxicSpec, deserialize_mode};
+use crate::relay::Mode;
 use crate::relay::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
 
@@ -108,8 +110,8 @@ struct FileProxy {
     upstream: String,
     #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default)]
-    mode: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    mode: Option<Mode>,
     #[serde(default)]
     tls: Option<ListenerTls>,
     #[serde(default)]
@@ -128,7 +130,7 @@ struct FileToxic {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
-    stream: Option<String>,
+    stream: Option<Direction>,
     #[serde(default)]
     toxicity: Option<f64>,
     #[serde(default)]
@@ -199,6 +201,43 @@ mod tests {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    const PROXY: &str = "[[proxies]]\nname = \"a\"\nupstream = \"127.0.0.1:1\"\n";
+
+    #[test]
+    fn modes_and_streams_are_read_by_serde_and_named_when_wrong() {
+        let (_dir, path) = file(
+            "ok.toml",
+            &format!(
+                "{PROXY}mode = \"HTTP\"\n[[proxies.toxics]]\ntype = \"latency\"\nstream = \"UpStream\"\n"
+            ),
+        );
+        let specs = load(&path).unwrap();
+        assert_eq!(specs[0].mode, Some(Mode::Http));
+        let toxics = specs[0].toxics.as_ref().unwrap();
+        assert_eq!(toxics[0].stream, Some(Direction::Upstream));
+
+        let (_dir, path) = file("mode.toml", &format!("{PROXY}mode = \"gopher\"\n"));
+        let error = load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("mode.toml")
+                && error.contains("line 4")
+                && error.contains(
+                    "mode \"gopher\": unknown variant `gopher`, expected one of `tcp`, `http`, `postgres`"
+                ),
+            "{error}"
+        );
+        let (_dir, path) = file(
+            "stream.json",
+            r#"[{"name": "a", "upstream": "127.0.0.1:1", "toxics": [{"type": "latency", "stream": "sideways"}]}]"#,
+        );
+        let error = load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("stream.json")
+                && error.contains("stream was invalid, can be either upstream or downstream"),
+            "{error}"
+        );
     }
 
     #[test]
