@@ -495,7 +495,16 @@ pub fn arg<P: Parser>(setting: &Setting, parser: &P) -> Arg {
         arg = arg.long_help(long);
     }
     arg = match P::ARITY {
-        Arity::Switch => arg.action(ArgAction::SetTrue),
+        Arity::Switch => {
+            // clap would read "false" from a variable as a bool, which
+            // `Switch` does not see.
+            assert!(
+                setting.env.is_none(),
+                "--{}: a switch has no environment variable",
+                setting.flag
+            );
+            arg.action(ArgAction::SetTrue)
+        }
         Arity::One => arg
             .action(ArgAction::Set)
             .value_parser(AsText(parser.possible_values())),
