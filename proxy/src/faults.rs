@@ -158,26 +158,6 @@ impl<'de> Deserialize<'de> for Direction {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stream_is_read_in_any_case_and_written_in_lower_case() {
-        let read = |text: &str| serde_json::from_value::<Direction>(serde_json::json!(text));
-        assert_eq!(read("UpStream").unwrap(), Direction::Upstream);
-        assert_eq!(read("downstream").unwrap(), Direction::Downstream);
-        assert_eq!(
-            serde_json::to_value(Direction::Upstream).unwrap(),
-            serde_json::json!("upstream")
-        );
-        assert_eq!(
-            read("sideways").unwrap_err().to_string(),
-            "stream was invalid, can be either upstream or downstream (got \"sideways\")"
-        );
-    }
-}
-
 /// Converts the API's JSON `attributes` object into the contract's shape.
 /// The error names the attribute.
 pub fn attributes_from_json(
@@ -201,4 +181,24 @@ pub fn attributes_from_json(
             Ok((name.clone(), value))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_is_read_in_any_case_and_written_in_lower_case() {
+        let read = |text: &str| serde_json::from_value::<Direction>(serde_json::json!(text));
+        assert_eq!(read("UpStream").unwrap(), Direction::Upstream);
+        assert_eq!(read("downstream").unwrap(), Direction::Downstream);
+        assert_eq!(
+            serde_json::to_value(Direction::Upstream).unwrap(),
+            serde_json::json!("upstream")
+        );
+        assert_eq!(
+            read("sideways").unwrap_err().to_string(),
+            "stream was invalid, can be either upstream or downstream (got \"sideways\")"
+        );
+    }
 }
