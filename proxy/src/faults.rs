@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::plugin_host::{Attributes, Direction, InstanceSlot, Plugin, PluginError, Value};
 
@@ -115,7 +115,7 @@ impl Fault {
         ToxicView {
             name: self.name.clone(),
             kind: self.plugin.name().to_owned(),
-            stream: direction_name(self.stream),
+            stream: self.stream,
             toxicity: self.toxicity,
             attributes: self.attributes.clone(),
             every: self.every,
@@ -137,7 +137,7 @@ pub struct ToxicView {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: String,
-    pub stream: &'static str,
+    pub stream: Direction,
     pub toxicity: f64,
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// Extension: applies to every Nth connection or request.
@@ -172,18 +172,43 @@ impl Chain {
     }
 }
 
-pub fn direction_name(direction: Direction) -> &'static str {
-    match direction {
-        Direction::Upstream => "upstream",
-        Direction::Downstream => "downstream",
+impl Direction {
+    /// Both directions, in the order the API lists them.
+    pub const ALL: [Direction; 2] = [Direction::Upstream, Direction::Downstream];
+
+    /// The name the API uses: "upstream" or "downstream".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Upstream => "upstream",
+            Direction::Downstream => "downstream",
+        }
     }
 }
 
-pub fn parse_direction(text: &str) -> Option<Direction> {
-    match text {
-        "upstream" => Some(Direction::Upstream),
-        "downstream" => Some(Direction::Downstream),
-        _ => None,
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Direction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A toxic's `stream`, in any case: Toxiproxy takes "UpStream" too.
+impl<'de> Deserialize<'de> for Direction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Direction::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(&text))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "stream was invalid, can be either upstream or downstream (got {text:?})"
+                ))
+            })
     }
 }
 
@@ -210,4 +235,24 @@ pub fn attributes_from_json(
             Ok((name.clone(), value))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_is_read_in_any_case_and_written_in_lower_case() {
+        let read = |text: &str| serde_json::from_value::<Direction>(serde_json::json!(text));
+        assert_eq!(read("UpStream").unwrap(), Direction::Upstream);
+        assert_eq!(read("downstream").unwrap(), Direction::Downstream);
+        assert_eq!(
+            serde_json::to_value(Direction::Upstream).unwrap(),
+            serde_json::json!("upstream")
+        );
+        assert_eq!(
+            read("sideways").unwrap_err().to_string(),
+            "stream was invalid, can be either upstream or downstream (got \"sideways\")"
+        );
+    }
 }

@@ -19,6 +19,7 @@
 //! * [`registry`]: the proxies and their faults, with Toxiproxy's semantics.
 //! * [`api`]: the HTTP control API over the registry.
 //! * [`config`]: the config file read at start-up.
+//! * [`duration`]: durations as people write them ("500ms", "1.5s").
 //! * [`runner`]: the scenario runner (`faultgate run`), which drives proxies
 //!   through their control API only.
 
@@ -26,6 +27,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod conn;
+pub mod duration;
 pub mod faults;
 pub mod http;
 pub mod listener;

@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::de::{Error as _, IntoDeserializer};
+use serde::{Deserialize, Deserializer};
 use tokio::sync::Mutex;
 
-use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json, parse_direction};
+use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json};
 use crate::listener::{Endpoints, ListenError, Mode, Proxy, SettingsError};
-use crate::plugin_host::PluginKind;
+use crate::plugin_host::{Direction, PluginKind};
 use crate::plugin_host::{Plugin, PluginError, PluginHost, PluginSource, sha256_hex};
 use crate::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
@@ -32,8 +33,9 @@ pub struct ProxySpec {
     pub listen: Option<String>,
     pub upstream: Option<String>,
     pub enabled: Option<bool>,
-    /// `tcp` (the default) or `http` (an extension).
-    pub mode: Option<String>,
+    /// `tcp` (the default), `http` or `postgres` (an extension).
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    pub mode: Option<Mode>,
     /// Terminate TLS on the listener (an extension).
     pub tls: Option<ListenerTls>,
     /// How to check an `https://` or `tls://` upstream (an extension).
@@ -52,7 +54,8 @@ pub struct ToxicSpec {
     pub name: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub stream: Option<String>,
+    /// `downstream` (the default) or `upstream`, in any case.
+    pub stream: Option<Direction>,
     pub toxicity: Option<f64>,
     /// Apply to every Nth connection (or request) instead of by toxicity
     /// (an extension).
@@ -75,8 +78,6 @@ pub enum ControlError {
     MissingField(String),
     #[error("invalid toxic type: {kind:?} is not a loaded plugin (loaded: {loaded})")]
     UnknownToxicType { kind: String, loaded: String },
-    #[error("stream was invalid, can be either upstream or downstream (got {0:?})")]
-    InvalidStream(String),
     #[error("bad request body: {0}")]
     BadRequest(String),
     #[error("invalid toxic attributes: {0}")]
@@ -85,16 +86,14 @@ pub enum ControlError {
     Listen(#[from] ListenError),
     #[error("{0}")]
     Settings(#[from] SettingsError),
-    #[error("invalid mode {0:?}: expected \"tcp\", \"http\" or \"postgres\"")]
-    InvalidMode(String),
     #[error(
-        "proxy {proxy:?} is in {mode:?} mode; the mode of a proxy cannot change (delete it and create it again)"
+        "proxy {proxy:?} is in \"{mode}\" mode; the mode of a proxy cannot change (delete it and create it again)"
     )]
-    ModeChange { proxy: String, mode: String },
+    ModeChange { proxy: String, mode: Mode },
     #[error(
         "toxic type {kind:?} is a fault for proxies in {mode} mode (\"mode\": \"{mode}\"); this proxy is not"
     )]
-    WrongMode { kind: String, mode: &'static str },
+    WrongMode { kind: String, mode: Mode },
     #[error("plugin not found")]
     PluginNotFound,
     #[error("{0}")]
@@ -193,7 +192,7 @@ impl Registry {
         name: String,
         upstream: String,
     ) -> Result<Arc<Proxy>, ControlError> {
-        let mode = parse_mode(spec.mode.as_deref())?;
+        let mode = spec.mode.unwrap_or_default();
         let endpoints = Endpoints::prepare(
             mode,
             &upstream,
@@ -223,12 +222,10 @@ impl Registry {
             .get(name)
             .ok_or(ControlError::ProxyNotFound)?
             .clone();
-        if let Some(mode) = &spec.mode
-            && parse_mode(Some(mode))? != proxy.mode()
-        {
+        if spec.mode.is_some_and(|mode| mode != proxy.mode()) {
             return Err(ControlError::ModeChange {
                 proxy: name.to_owned(),
-                mode: mode_name(proxy.mode()).to_owned(),
+                mode: proxy.mode(),
             });
         }
         let upstream = spec.upstream.filter(|u| !u.is_empty());
@@ -279,9 +276,7 @@ impl Registry {
     /// done so far are returned with the error.
     pub async fn populate(&self, specs: Vec<ProxySpec>) -> (Vec<Arc<Proxy>>, Option<ControlError>) {
         for (i, spec) in specs.iter().enumerate() {
-            let checked = required(spec, &format!(" at proxy {}", i + 1))
-                .and_then(|_| parse_mode(spec.mode.as_deref()));
-            if let Err(e) = checked {
+            if let Err(e) = required(spec, &format!(" at proxy {}", i + 1)) {
                 return (Vec::new(), Some(e));
             }
         }
@@ -294,7 +289,7 @@ impl Registry {
                     .listen
                     .as_deref()
                     .is_none_or(|l| l == existing.listen());
-                let same_endpoints = parse_mode(spec.mode.as_deref()).ok() == Some(existing.mode())
+                let same_endpoints = spec.mode.unwrap_or_default() == existing.mode()
                     && spec.tls == existing.tls()
                     && spec.upstream_tls == existing.upstream_tls()
                     && spec
@@ -364,7 +359,7 @@ impl Registry {
         let merged = ToxicSpec {
             name: Some(old.name.clone()),
             kind: Some(old.plugin.name().to_owned()),
-            stream: Some(crate::faults::direction_name(old.stream).to_owned()),
+            stream: Some(old.stream),
             toxicity: spec.toxicity.or(Some(old.toxicity)),
             every: spec.every.or(old.every),
             attributes: Some(attributes),
@@ -548,17 +543,20 @@ impl Registry {
         match (plugin.kind(), mode) {
             (PluginKind::Http, Mode::Http) | (PluginKind::Postgres, Mode::Postgres) => {}
             (PluginKind::Tcp, _) => {}
-            (PluginKind::Http, _) => return Err(ControlError::WrongMode { kind, mode: "http" }),
+            (PluginKind::Http, _) => {
+                return Err(ControlError::WrongMode {
+                    kind,
+                    mode: Mode::Http,
+                });
+            }
             (PluginKind::Postgres, _) => {
                 return Err(ControlError::WrongMode {
                     kind,
-                    mode: "postgres",
+                    mode: Mode::Postgres,
                 });
             }
         }
-        let stream_name = spec.stream.unwrap_or_else(|| "downstream".into());
-        let stream = parse_direction(&stream_name.to_lowercase())
-            .ok_or(ControlError::InvalidStream(stream_name.clone()))?;
+        let stream = spec.stream.unwrap_or(Direction::Downstream);
         let toxicity = spec.toxicity.unwrap_or(1.0);
         if spec.every == Some(0) {
             return Err(ControlError::BadRequest(
@@ -578,7 +576,7 @@ impl Registry {
         let name = spec
             .name
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| format!("{kind}_{}", stream_name.to_lowercase()));
+            .unwrap_or_else(|| format!("{kind}_{stream}"));
         if chain.find(&name).is_some() {
             return Err(ControlError::ToxicExists);
         }
@@ -604,23 +602,16 @@ impl Registry {
     }
 }
 
-fn parse_mode(mode: Option<&str>) -> Result<Mode, ControlError> {
-    match mode.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("" | "tcp") => Ok(Mode::Tcp),
-        Some("http") => Ok(Mode::Http),
-        Some("postgres") => Ok(Mode::Postgres),
-        Some(_) => Err(ControlError::InvalidMode(
-            mode.unwrap_or_default().to_owned(),
-        )),
-    }
-}
-
-pub fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Tcp => "tcp",
-        Mode::Http => "http",
-        Mode::Postgres => "postgres",
-    }
+/// A proxy's `mode`, read by [`Mode`]'s own serde parser, in any case; an
+/// empty one is not given (clients that send every field send ""). The
+/// message names the field, which serde's alone does not.
+pub fn deserialize_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)?.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    Mode::deserialize(text.to_ascii_lowercase().into_deserializer())
+        .map(Some)
+        .map_err(|e: serde::de::value::Error| D::Error::custom(format!("mode {text:?}: {e}")))
 }
 
 /// The name and upstream a create needs; `at` says where, for populate.
@@ -631,5 +622,39 @@ fn required(spec: &ProxySpec, at: &str) -> Result<(String, String), ControlError
         (None, _) => Err(ControlError::MissingField(format!("name{at}"))),
         (_, None) => Err(ControlError::MissingField(format!("upstream{at}"))),
         (Some(name), Some(upstream)) => Ok((name, upstream)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(body: &str) -> Result<ProxySpec, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_mode_is_read_by_serde_in_any_case_and_named_when_wrong() {
+        assert_eq!(spec(r#"{"mode": "HTTP"}"#).unwrap().mode, Some(Mode::Http));
+        assert_eq!(
+            spec(r#"{"mode": "postgres"}"#).unwrap().mode,
+            Some(Mode::Postgres)
+        );
+        assert_eq!(spec(r#"{"mode": ""}"#).unwrap().mode, None);
+        assert_eq!(spec(r#"{"mode": null}"#).unwrap().mode, None);
+        assert_eq!(
+            spec(r#"{"mode": "udp"}"#).unwrap_err(),
+            "mode \"udp\": unknown variant `udp`, expected one of `tcp`, `http`, `postgres` at line 1 column 15"
+        );
+        assert_eq!(Mode::Postgres.to_string(), "postgres");
+    }
+
+    #[test]
+    fn unknown_fields_in_api_bodies_are_ignored_as_toxiproxy_does() {
+        let proxy = spec(r#"{"name": "a", "mode": "tcp", "rand": 1}"#).unwrap();
+        assert_eq!(proxy.mode, Some(Mode::Tcp));
+        let toxic: ToxicSpec =
+            serde_json::from_str(r#"{"type": "latency", "stream": "UPSTREAM", "x": []}"#).unwrap();
+        assert_eq!(toxic.stream, Some(Direction::Upstream));
     }
 }

@@ -25,6 +25,14 @@ pub enum Mode {
     Postgres,
 }
 
+/// A mode as the API writes it: "tcp", "http", "postgres" (serde's names,
+/// so they are written in one place).
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.serialize(f)
+    }
+}
+
 /// The settings of a proxy that take work to check: files to read, an
 /// upstream to parse. Made by [`Endpoints::prepare`] before anything changes,
 /// so a bad one changes nothing.

@@ -37,8 +37,12 @@
 //! [[steps]]
 //! capture = { var = "rss", value = "stdout", from = { exec = { command = "ps -o rss= -p ${PID}" } } }
 //! ```
+//!
 //! `${VAR}` and `${VAR:-default}` take values from the environment (and
-//! from captures, once made) anywhere in a string.
+//! from captures, once made) in every string a step sends or checks: URLs,
+//! header values, bodies, commands, queries, addresses, toxics and the
+//! expected values. Names are taken as written: `proxy`, `method`, header
+//! names, JSON paths, `sqlstate`, and a capture's `var` and `value`.
 //!
 //! `http` steps speak HTTPS to `https://` URLs, checking the server's
 //! certificate against the system's CA certificates, or as the scenario's
@@ -53,8 +57,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
+use super::one_of::Shape;
+use super::vars::{self, Strings};
+use crate::listener::Mode;
+use crate::registry::deserialize_mode;
 use crate::tls::ClientTls;
 
 /// A scenario, read and checked.
@@ -90,8 +98,8 @@ pub struct ProxyRef {
 pub struct ProxyCreate {
     pub listen: String,
     pub upstream: String,
-    #[serde(default)]
-    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    pub mode: Option<Mode>,
 }
 
 /// One step, with where it is written.
@@ -103,45 +111,93 @@ pub struct Step {
     pub action: Action,
 }
 
-/// What a step does.
-#[derive(Debug, Clone)]
+/// What a step does. In a file, a step is a table with an optional `name`
+/// and one key naming its kind, whose value is the kind's table:
+/// `sleep = "1s"`, `http = { url = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Fault(FaultStep),
     Http(HttpStep),
     WaitUntil(WaitStep),
-    Sleep(Duration),
+    Sleep(#[serde(deserialize_with = "crate::duration::deserialize")] Duration),
     Exec(ExecStep),
     Tcp(TcpStep),
     Sql(SqlStep),
     Capture(CaptureStep),
 }
 
-/// Switch faults on one proxy: exactly one of the operations.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A step's table: its `name`, and one kind.
+static STEP: Shape = Shape {
+    table: "step",
+    choice: "kind",
+    fields: &["name"],
+};
+
+/// A step as `wait_until.check` and `capture.from` hold it: written as a
+/// step is (a `name` there is allowed, and unused).
+fn nested_step<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Action>, D::Error> {
+    STEP.deserialize(d).map(|table| Box::new(table.chosen))
+}
+
+/// Switch faults on one proxy.
+#[derive(Debug, Clone)]
 pub struct FaultStep {
     pub proxy: String,
+    pub operation: FaultOperation,
+}
+
+/// What a fault step does; in a file, one key beside `proxy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultOperation {
     /// Attach one toxic (Toxiproxy's JSON shape).
-    #[serde(default)]
-    pub add: Option<serde_json::Value>,
+    Add(serde_json::Value),
     /// Remove the toxic of this name.
-    #[serde(default)]
-    pub remove: Option<String>,
+    Remove(String),
     /// Replace the whole chain with these toxics, in one step.
-    #[serde(default)]
-    pub replace: Option<Vec<serde_json::Value>>,
-    /// Remove every toxic.
-    #[serde(default)]
-    pub clear: Option<bool>,
+    Replace(Vec<serde_json::Value>),
+    /// Remove every toxic: `clear = true`.
+    #[serde(deserialize_with = "only_true")]
+    Clear,
     /// Enable (`true`) or disable (`false`: connections refused, open ones
     /// closed) the proxy.
-    #[serde(default)]
-    pub enabled: Option<bool>,
+    Enabled(bool),
     /// A Postgres bounce on a proxy in postgres mode, in one step: every
     /// session terminated with 57P01, new sessions refused with 57P03 for
     /// this long (e.g. "5s"), then the proxy's chain as it was before.
-    #[serde(default, with = "opt_duration")]
-    pub bounce: Option<Duration>,
+    Bounce(#[serde(deserialize_with = "crate::duration::deserialize")] Duration),
+}
+
+static FAULT: Shape = Shape {
+    table: "fault step",
+    choice: "operation",
+    fields: &["proxy"],
+};
+
+impl<'de> Deserialize<'de> for FaultStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = FAULT.deserialize(d)?;
+        let proxy = table
+            .fields
+            .remove("proxy")
+            .ok_or_else(|| serde::de::Error::missing_field("proxy"))?;
+        Ok(Self {
+            proxy,
+            operation: table.chosen,
+        })
+    }
+}
+
+/// `clear = true`: `false` would clear nothing.
+fn only_true<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    if bool::deserialize(d)? {
+        Ok(())
+    } else {
+        Err(serde::de::Error::custom(
+            "clear = false does nothing: write clear = true, or another operation",
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,7 +215,7 @@ pub struct HttpStep {
     #[serde(default)]
     pub body: Option<String>,
     /// How long the whole exchange may take before it counts as failed.
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: HttpExpect,
@@ -185,18 +241,30 @@ pub struct HttpExpect {
     #[serde(default)]
     pub body_contains: Option<String>,
     /// An upper bound on the response time.
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub within: Option<Duration>,
 }
 
 /// Repeat a check until it holds or time runs out.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WaitStep {
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub within: Duration,
+    /// How long to wait between attempts (default 500 ms).
+    #[serde(
+        default = "default_every",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     pub every: Duration,
     /// The check; each attempt is bounded by `every` (at least 1 s), so a
     /// hanging connection is a failed attempt, not a stall.
+    #[serde(deserialize_with = "nested_step")]
     pub check: Box<Action>,
+}
+
+fn default_every() -> Duration {
+    Duration::from_millis(500)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,7 +272,7 @@ pub struct WaitStep {
 pub struct ExecStep {
     /// A shell command (`sh -c`).
     pub command: String,
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: ExecExpect,
@@ -229,7 +297,7 @@ pub struct TcpStep {
     pub address: String,
     /// `true`: a connection must be made; `false`: it must not be.
     pub connects: bool,
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub within: Option<Duration>,
 }
 
@@ -239,7 +307,7 @@ pub struct SqlStep {
     /// A libpq-style connection string or URL.
     pub connect: String,
     pub query: String,
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: SqlExpect,
@@ -259,12 +327,14 @@ pub struct SqlExpect {
 }
 
 /// Run a step and keep one of its values as `${name}` for later steps.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CaptureStep {
     pub var: String,
     /// What to keep: `status`, `body`, `stdout`, `stderr`, `value` (SQL), or
     /// a JSON pointer/path into an HTTP body.
     pub value: String,
+    #[serde(deserialize_with = "nested_step")]
     pub from: Box<Action>,
 }
 
@@ -276,6 +346,78 @@ pub enum Check {
     Number(f64),
     Bool(bool),
     Text(String),
+}
+
+// --- the strings a step expands when it runs ------------------------------
+
+impl Strings for Action {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        match self {
+            Self::Fault(f) => f.each_string(each),
+            Self::Http(h) => h.each_string(each),
+            Self::WaitUntil(w) => w.check.each_string(each),
+            Self::Sleep(_) => {}
+            Self::Exec(e) => e.each_string(each),
+            Self::Tcp(t) => t.address.each_string(each),
+            Self::Sql(s) => s.each_string(each),
+            Self::Capture(c) => c.from.each_string(each),
+        }
+    }
+}
+
+/// The proxy is a name under `[proxies]`, taken as written.
+impl Strings for FaultStep {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        match &self.operation {
+            FaultOperation::Add(toxic) => toxic.each_string(each),
+            FaultOperation::Remove(name) => name.each_string(each),
+            FaultOperation::Replace(chain) => chain.each_string(each),
+            FaultOperation::Clear | FaultOperation::Enabled(_) | FaultOperation::Bounce(_) => {}
+        }
+    }
+}
+
+/// The method and the header names are taken as written.
+impl Strings for HttpStep {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        self.url.each_string(each);
+        self.headers.each_string(each);
+        self.json.each_string(each);
+        self.body.each_string(each);
+        let e = &self.expect;
+        e.status.each_string(each);
+        e.headers.each_string(each);
+        e.json.each_string(each);
+        e.body_contains.each_string(each);
+    }
+}
+
+impl Strings for ExecStep {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        self.command.each_string(each);
+        let e = &self.expect;
+        e.code.each_string(each);
+        e.stdout.each_string(each);
+        e.stderr.each_string(each);
+    }
+}
+
+/// The expected SQLSTATE is a code, taken as written.
+impl Strings for SqlStep {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        self.connect.each_string(each);
+        self.query.each_string(each);
+        self.expect.value.each_string(each);
+        self.expect.rows.each_string(each);
+    }
+}
+
+impl Strings for Check {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        if let Self::Text(text) = self {
+            each(text);
+        }
+    }
 }
 
 /// Why a scenario file was refused. Names the file, and the line when
@@ -309,54 +451,27 @@ struct File {
     #[serde(default)]
     proxies: BTreeMap<String, ProxyRef>,
     #[serde(default)]
-    setup: Vec<toml::Spanned<RawKind>>,
+    setup: Vec<toml::Spanned<NamedStep>>,
     #[serde(default)]
-    steps: Vec<toml::Spanned<RawKind>>,
+    steps: Vec<toml::Spanned<NamedStep>>,
     #[serde(default)]
-    teardown: Vec<toml::Spanned<RawKind>>,
+    teardown: Vec<toml::Spanned<NamedStep>>,
 }
 
-/// A step as written: a name and one kind; the checks inside `wait_until`
-/// and `capture` are written the same way.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKind {
-    #[serde(default)]
+/// A step's table: a name, maybe, and what it does.
+struct NamedStep {
     name: Option<String>,
-    #[serde(default)]
-    fault: Option<FaultStep>,
-    #[serde(default)]
-    http: Option<HttpStep>,
-    #[serde(default)]
-    wait_until: Option<RawWait>,
-    #[serde(default, with = "opt_duration")]
-    sleep: Option<Duration>,
-    #[serde(default)]
-    exec: Option<ExecStep>,
-    #[serde(default)]
-    tcp: Option<TcpStep>,
-    #[serde(default)]
-    sql: Option<SqlStep>,
-    #[serde(default)]
-    capture: Option<RawCapture>,
+    action: Action,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWait {
-    #[serde(with = "duration")]
-    within: Duration,
-    #[serde(default, with = "opt_duration")]
-    every: Option<Duration>,
-    check: Box<RawKind>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCapture {
-    var: String,
-    value: String,
-    from: Box<RawKind>,
+impl<'de> Deserialize<'de> for NamedStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = STEP.deserialize(d)?;
+        Ok(Self {
+            name: table.fields.remove("name"),
+            action: table.chosen,
+        })
+    }
 }
 
 impl Scenario {
@@ -448,16 +563,14 @@ impl Scenario {
             let mut steps = Vec::new();
             for (i, spanned) in raw_steps.into_iter().enumerate() {
                 let line = line_of(text, spanned.span().start);
-                let raw = spanned.into_inner();
-                let action = action(&raw, section).map_err(|m| invalid(line, m))?;
-                check_action(&action, &scenario.proxies, &captures, text)
+                let NamedStep { name, action } = spanned.into_inner();
+                check_action(&action, &scenario.proxies, &captures)
                     .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?;
                 if let Action::Capture(capture) = &action {
                     captures.push(capture.var.clone());
                 }
-                let name = raw
-                    .name
-                    .unwrap_or_else(|| format!("{section}[{}] {}", i + 1, action.kind()));
+                let name =
+                    name.unwrap_or_else(|| format!("{section}[{}] {}", i + 1, action.kind()));
                 steps.push(Step { name, line, action });
             }
             match section {
@@ -486,68 +599,13 @@ impl Action {
     }
 }
 
-/// The one kind a table holds.
-fn action(raw: &RawKind, section: &str) -> Result<Action, String> {
-    let mut kinds = Vec::new();
-    if let Some(f) = &raw.fault {
-        kinds.push(Action::Fault(f.clone()));
-    }
-    if let Some(h) = &raw.http {
-        kinds.push(Action::Http(h.clone()));
-    }
-    if let Some(w) = &raw.wait_until {
-        let check = action(&w.check, section)?;
-        let every = w.every.unwrap_or(Duration::from_millis(500));
-        kinds.push(Action::WaitUntil(WaitStep {
-            within: w.within,
-            every,
-            check: Box::new(check),
-        }));
-    }
-    if let Some(d) = raw.sleep {
-        kinds.push(Action::Sleep(d));
-    }
-    if let Some(e) = &raw.exec {
-        kinds.push(Action::Exec(e.clone()));
-    }
-    if let Some(t) = &raw.tcp {
-        kinds.push(Action::Tcp(t.clone()));
-    }
-    if let Some(s) = &raw.sql {
-        kinds.push(Action::Sql(s.clone()));
-    }
-    if let Some(c) = &raw.capture {
-        let from = action(&c.from, section)?;
-        kinds.push(Action::Capture(CaptureStep {
-            var: c.var.clone(),
-            value: c.value.clone(),
-            from: Box::new(from),
-        }));
-    }
-    match kinds.len() {
-        1 => Ok(kinds.pop().unwrap()),
-        0 => Err(format!(
-            "a step in {section} does nothing: give it one of fault, http, wait_until, sleep, exec, tcp, sql, capture"
-        )),
-        _ => Err(format!(
-            "a step in {section} has {} kinds ({}); write one per step",
-            kinds.len(),
-            kinds
-                .iter()
-                .map(Action::kind)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-/// What can be checked before running: proxies declared, one fault
-/// operation per step, captures made before use, expressions well formed.
+/// What can be checked before running and is not the file's shape:
+/// proxies declared, steps that can be waited on or captured from,
+/// captures made before use, methods that exist.
 fn check_action(
     action: &Action,
     proxies: &BTreeMap<String, ProxyRef>,
     captures: &[String],
-    _text: &str,
 ) -> Result<(), String> {
     match action {
         Action::Fault(f) => {
@@ -558,29 +616,6 @@ fn check_action(
                     proxies.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
             }
-            let operations = [
-                f.add.is_some(),
-                f.remove.is_some(),
-                f.replace.is_some(),
-                f.clear == Some(true),
-                f.enabled.is_some(),
-                f.bounce.is_some(),
-            ];
-            match operations.iter().filter(|o| **o).count() {
-                1 => {}
-                0 => {
-                    return Err(
-                        "fault: say what to do: add, remove, replace, clear, enabled or bounce"
-                            .into(),
-                    );
-                }
-                _ => {
-                    return Err(
-                        "fault: one of add, remove, replace, clear, enabled, bounce per step"
-                            .into(),
-                    );
-                }
-            }
         }
         Action::WaitUntil(w) => {
             if matches!(*w.check, Action::WaitUntil(_) | Action::Sleep(_)) {
@@ -589,7 +624,7 @@ fn check_action(
                     w.check.kind()
                 ));
             }
-            check_action(&w.check, proxies, captures, _text)?;
+            check_action(&w.check, proxies, captures)?;
         }
         Action::Capture(c) => {
             if matches!(
@@ -605,7 +640,7 @@ fn check_action(
                     c.from.kind()
                 ));
             }
-            check_action(&c.from, proxies, captures, _text)?;
+            check_action(&c.from, proxies, captures)?;
         }
         Action::Http(h) => {
             if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -619,9 +654,15 @@ fn check_action(
         }
         Action::Sleep(_) | Action::Exec(_) | Action::Tcp(_) | Action::Sql(_) => {}
     }
-    for var in super::vars::references(action) {
-        let known = captures.contains(&var) || std::env::var_os(&var).is_some() || var == "SEED";
-        if !known && !super::vars::has_default(action, &var) {
+    let references = vars::references(action);
+    for reference in &references {
+        let var = &reference.name;
+        let known = captures.contains(var) || std::env::var_os(var).is_some() || var == "SEED";
+        let always_defaulted = references
+            .iter()
+            .filter(|r| r.name == *var)
+            .all(|r| r.default.is_some());
+        if !known && !always_defaulted {
             return Err(format!(
                 "${{{var}}} is neither set in the environment nor captured by an earlier step"
             ));
@@ -635,59 +676,12 @@ fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1
 }
 
-/// Durations as humans write them: "500ms", "1.5s", "2m".
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Some(seconds) = text.strip_suffix('s').and_then(|n| n.parse::<f64>().ok())
-        && !text.ends_with("ms")
-        && seconds.is_finite()
-        && seconds >= 0.0
-    {
-        return Ok(Duration::from_secs_f64(seconds));
-    }
-    humantime::parse_duration(text).map_err(|e| {
-        format!("{text:?} is not a duration ({e}); write e.g. \"500ms\", \"1.5s\", \"2m\"")
-    })
-}
-
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Scenario, String> {
         Scenario::parse(text, Path::new("s.toml")).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("soon").unwrap_err().contains("soon"));
     }
 
     #[test]
@@ -718,5 +712,209 @@ mod tests {
         assert!(err.contains("does nothing"), "{err}");
         let err = parse("[[steps]]\nhttp = { url = \"${NOT_SET_ANYWHERE_42}\" }\n").unwrap_err();
         assert!(err.contains("NOT_SET_ANYWHERE_42"), "{err}");
+    }
+
+    const PROXY: &str = "[proxies.pg]\napi = \"http://127.0.0.1:1\"\n\n";
+
+    #[test]
+    fn the_kinds_are_the_enums_own() {
+        assert_eq!(
+            super::super::one_of::variants::<Action>(),
+            [
+                "fault",
+                "http",
+                "wait_until",
+                "sleep",
+                "exec",
+                "tcp",
+                "sql",
+                "capture"
+            ]
+        );
+        assert_eq!(
+            super::super::one_of::variants::<FaultOperation>(),
+            ["add", "remove", "replace", "clear", "enabled", "bounce"]
+        );
+    }
+
+    const KINDS: &str = "one of: fault, http, wait_until, sleep, exec, tcp, sql, capture";
+    const OPERATIONS: &str = "one of: add, remove, replace, clear, enabled, bounce";
+
+    #[test]
+    fn a_step_without_a_kind_is_refused_at_its_line() {
+        let err = parse(&format!(
+            "{PROXY}[[steps]]\nsleep = \"1s\"\n\n[[steps]]\nname = \"idle\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:7: this step does nothing: give it one kind, {KINDS}")
+        );
+        let err = parse("[[steps]]\nwait_until = { within = \"1s\", check = {} }\n").unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:2: this step does nothing: give it one kind, {KINDS}")
+        );
+    }
+
+    #[test]
+    fn a_step_with_two_kinds_is_refused_naming_them() {
+        let err = parse(&format!(
+            "{PROXY}[[steps]]\nsleep = \"1s\"\nexec = {{ command = \"true\" }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:4: this step has 2 kinds, exec and sleep: give it one, {KINDS}")
+        );
+        let err = parse(
+            "[[steps]]\nname = \"busy\"\nsleep = \"1s\"\ntcp = { address = \"a:1\", connects = true }\nfault = { proxy = \"pg\", clear = true }\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:1: this step has 3 kinds, fault, sleep and tcp: give it one, {KINDS}")
+        );
+        let err = parse(
+            "[[steps]]\ncapture = { var = \"v\", value = \"stdout\", from = { exec = { command = \"true\" }, sql = { connect = \"x\", query = \"y\" } } }\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:2: this step has 2 kinds, exec and sql: give it one, {KINDS}")
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_naming_the_kinds() {
+        let err = parse("[[steps]]\nname = \"x\"\nslep = \"1s\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:3: unknown field `slep`: a step has `name` and one kind, {KINDS}")
+        );
+    }
+
+    #[test]
+    fn a_fault_step_does_one_operation() {
+        let err = parse(&format!(
+            "{PROXY}[[steps]]\nfault = {{ proxy = \"pg\", add = {{ type = \"latency\" }}, clear = true }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "s.toml:5: this fault step has 2 operations, add and clear: give it one, {OPERATIONS}"
+            )
+        );
+        let err = parse(&format!("{PROXY}[[steps]]\nfault = {{ proxy = \"pg\" }}\n")).unwrap_err();
+        assert_eq!(
+            err,
+            format!("s.toml:5: this fault step does nothing: give it one operation, {OPERATIONS}")
+        );
+        let err = parse(&format!(
+            "{PROXY}[[steps]]\nfault = {{ proxy = \"pg\", clear = false }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("s.toml:5: clear = false does nothing"),
+            "{err}"
+        );
+        let err = parse("[[steps]]\nfault = { enabled = true }\n").unwrap_err();
+        assert!(
+            err.starts_with("s.toml:2:") && err.contains("`proxy`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fault_operations_read_into_their_variants() {
+        let s = parse(&format!(
+            "{PROXY}[[steps]]\nfault = {{ proxy = \"pg\", bounce = \"1.5s\" }}\n[[steps]]\nfault = {{ enabled = false, proxy = \"pg\" }}\n[[steps]]\nfault = {{ proxy = \"pg\", replace = [{{ type = \"latency\" }}] }}\n"
+        ))
+        .unwrap();
+        let operations: Vec<String> = s
+            .steps
+            .iter()
+            .map(|step| match &step.action {
+                Action::Fault(f) => format!("{} {:?}", f.proxy, f.operation),
+                other => panic!("not a fault step: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            operations,
+            [
+                "pg Bounce(1.5s)",
+                "pg Enabled(false)",
+                "pg Replace([Object {\"type\": String(\"latency\")}])"
+            ]
+        );
+    }
+
+    /// One step's table, read as a file's step is.
+    fn step(text: &str) -> Action {
+        toml::from_str::<NamedStep>(text).unwrap().action
+    }
+
+    fn names(action: &Action) -> Vec<String> {
+        vars::references(action)
+            .into_iter()
+            .map(|r| match r.default {
+                Some(default) => format!("{}:-{default}", r.name),
+                None => r.name,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn variables_are_found_in_every_expanded_string_of_nested_steps() {
+        let wait = step(
+            r#"wait_until = { within = "1s", check = { http = { url = "${URL}", method = "POST", headers = { "x-a" = "${HEADER}" }, json = { k = ["${JSON}"] }, expect = { status = "< ${STATUS}", headers = { "x-b" = "${EXPECT_HEADER}" }, json = { "/a" = "${EXPECT_JSON}" }, body_contains = "${CONTAINS:-x}" } } } }"#,
+        );
+        assert_eq!(
+            names(&wait),
+            [
+                "URL",
+                "HEADER",
+                "JSON",
+                "STATUS",
+                "EXPECT_HEADER",
+                "EXPECT_JSON",
+                "CONTAINS:-x"
+            ]
+        );
+        let capture = step(
+            r#"capture = { var = "v", value = "stdout", from = { exec = { command = "echo ${CMD}", expect = { code = "${CODE}", stdout = "~ ${OUT}", stderr = "${ERR}" } } } }"#,
+        );
+        assert_eq!(names(&capture), ["CMD", "CODE", "OUT", "ERR"]);
+        let sql = step(
+            r#"capture = { var = "v", value = "value", from = { sql = { connect = "${PG}", query = "SELECT ${N}", expect = { value = "${VALUE}", rows = "${ROWS}", sqlstate = "57P03" } } } }"#,
+        );
+        assert_eq!(names(&sql), ["PG", "N", "VALUE", "ROWS"]);
+        let body = step(r#"http = { url = "u", body = "${BODY}" }"#);
+        assert_eq!(names(&body), ["BODY"]);
+        let tcp = step(r#"tcp = { address = "${ADDRESS}", connects = true }"#);
+        assert_eq!(names(&tcp), ["ADDRESS"]);
+        let add = step(
+            r#"fault = { proxy = "pg", add = { type = "latency", attributes = { note = "${ADD}" } } }"#,
+        );
+        assert_eq!(names(&add), ["ADD"]);
+        let replace = step(r#"fault = { proxy = "pg", replace = [{ name = "${REPLACE}" }] }"#);
+        assert_eq!(names(&replace), ["REPLACE"]);
+        let remove = step(r#"fault = { proxy = "pg", remove = "${REMOVE}" }"#);
+        assert_eq!(names(&remove), ["REMOVE"]);
+    }
+
+    #[test]
+    fn a_variable_with_a_default_everywhere_need_not_be_set() {
+        parse("[[steps]]\nhttp = { url = \"${UNSET_FOR_SURE_9:-http://a}/${UNSET_FOR_SURE_9:-b}\" }\n")
+            .unwrap();
+        let err = parse(
+            "[[steps]]\nwait_until = { within = \"1s\", check = { http = { url = \"${UNSET_FOR_SURE_9:-http://a}\", body = \"${UNSET_FOR_SURE_9}\" } } }\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("s.toml:1: steps[1]: ${UNSET_FOR_SURE_9} is neither set"),
+            "{err}"
+        );
     }
 }
