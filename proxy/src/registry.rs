@@ -449,17 +449,14 @@ impl Registry {
                             other => other.to_string(),
                         },
                     })?;
-                *fault = Arc::new(
-                    fault
-                        .rebind(plugin.clone(), self.seed)
-                        .await
-                        .map_err(|e| ControlError::ReplacementRejects {
-                            plugin: plugin.name().to_owned(),
-                            proxy: proxy.name().to_owned(),
-                            toxic: fault.name.clone(),
-                            reason: e.to_string(),
-                        })?,
-                );
+                *fault = Arc::new(fault.rebind(plugin.clone(), self.seed).await.map_err(|e| {
+                    ControlError::ReplacementRejects {
+                        plugin: plugin.name().to_owned(),
+                        proxy: proxy.name().to_owned(),
+                        toxic: fault.name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?);
                 uses = true;
             }
             if uses {

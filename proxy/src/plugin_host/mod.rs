@@ -52,9 +52,9 @@ pub use description::{AttributeDescription, Description, PluginKind, PluginSourc
 pub use engine::PluginLimits;
 pub use error::PluginError;
 pub use live::{ConnContext, Exchange, Filter, Live, Session};
+pub use plugin::Plugin;
 pub use shared::SharedInstance;
 pub use slot::{AnyInstance, Failures, InstanceSlot};
-pub use plugin::Plugin;
 
 use bindings::TcpPlugin;
 use cache::CompileCache;

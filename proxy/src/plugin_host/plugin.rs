@@ -91,7 +91,11 @@ pub(super) async fn check_instance<T>(
     what: &'static str,
     call: impl AsyncFnOnce(&mut Store<InstanceState>, &Bindings) -> wasmtime::Result<T>,
 ) -> wasmtime::Result<T> {
-    let _permit = host.checks.acquire().await.expect("the semaphore is never closed");
+    let _permit = host
+        .checks
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let mut store = host.store(name.clone(), what.into(), 0);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     host.arm(&mut store, 0, &mut rng);

@@ -58,7 +58,10 @@ macro_rules! world {
                 store: &mut Store<InstanceState>,
                 attributes: &Attributes,
             ) -> wasmtime::Result<Result<ResourceAny, String>> {
-                self.$interface().fault().call_create(store, attributes).await
+                self.$interface()
+                    .fault()
+                    .call_create(store, attributes)
+                    .await
             }
 
             async fn call_open(
@@ -67,7 +70,10 @@ macro_rules! world {
                 fault: ResourceAny,
                 conn: &ConnInfo,
             ) -> wasmtime::Result<Result<ResourceAny, String>> {
-                self.$interface().fault().call_open(store, fault, conn).await
+                self.$interface()
+                    .fault()
+                    .call_open(store, fault, conn)
+                    .await
             }
         }
     };
@@ -75,7 +81,11 @@ macro_rules! world {
 
 world!(TcpPlugin, faultgate_plugin_tcp, "a TCP fault");
 world!(HttpPlugin, faultgate_plugin_http, "an HTTP fault");
-world!(PostgresPlugin, faultgate_plugin_postgres, "a Postgres fault");
+world!(
+    PostgresPlugin,
+    faultgate_plugin_postgres,
+    "a Postgres fault"
+);
 
 /// A fault's instance.
 pub struct SharedInstance<W> {
@@ -291,7 +301,11 @@ impl<W: World> Call<'_, W> {
     }
 
     /// The call's result; a failed call ends the instance.
-    pub fn finish<T>(mut self, hook: &'static str, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+    pub fn finish<T>(
+        mut self,
+        hook: &'static str,
+        result: wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
         self.done = true;
         self.inner.store.data_mut().end_call(self.rng);
         result.map_err(|e| self.instance.fail(self.instance.plugin.call_error(hook, e)))

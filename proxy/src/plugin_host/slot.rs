@@ -138,7 +138,14 @@ impl InstanceSlot {
                 reason: self.failures.last().unwrap_or_default(),
             });
         }
-        let fresh = make(&self.plugin, &self.toxic, &self.attributes, self.seed, &self.failures).await;
+        let fresh = make(
+            &self.plugin,
+            &self.toxic,
+            &self.attributes,
+            self.seed,
+            &self.failures,
+        )
+        .await;
         state.retry_at = None;
         match fresh {
             Ok(fresh) => {
@@ -174,15 +181,16 @@ async fn make(
     failures: &Arc<Failures>,
 ) -> Result<AnyInstance, PluginError> {
     let failures = failures.clone();
-    let on_failure: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |reason| failures.record(reason));
+    let on_failure: Arc<dyn Fn(&str) + Send + Sync> =
+        Arc::new(move |reason| failures.record(reason));
     let toxic = toxic.clone();
     Ok(match plugin.kind() {
-        PluginKind::Tcp => {
-            AnyInstance::Tcp(SharedInstance::make(plugin, toxic, attributes, seed, on_failure).await?)
-        }
-        PluginKind::Http => {
-            AnyInstance::Http(SharedInstance::make(plugin, toxic, attributes, seed, on_failure).await?)
-        }
+        PluginKind::Tcp => AnyInstance::Tcp(
+            SharedInstance::make(plugin, toxic, attributes, seed, on_failure).await?,
+        ),
+        PluginKind::Http => AnyInstance::Http(
+            SharedInstance::make(plugin, toxic, attributes, seed, on_failure).await?,
+        ),
         PluginKind::Postgres => AnyInstance::Postgres(
             SharedInstance::make(plugin, toxic, attributes, seed, on_failure).await?,
         ),

@@ -284,7 +284,12 @@ impl PgSide {
 /// `code`, and the message.
 fn error_response(severity: &str, code: &str, message: &str) -> Bytes {
     let mut body = Vec::new();
-    for (field, value) in [(b'S', severity), (b'V', severity), (b'C', code), (b'M', message)] {
+    for (field, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', code),
+        (b'M', message),
+    ] {
         body.push(field);
         // A NUL would end the field early.
         body.extend(value.bytes().filter(|b| *b != 0));

@@ -405,7 +405,11 @@ impl<P: Protocol> Pump<P> {
             self.write(writer, &rest).await?;
         }
 
-        match self.stages.replace(wanted, &self.conn, self.direction).await {
+        match self
+            .stages
+            .replace(wanted, &self.conn, self.direction)
+            .await
+        {
             Ok(opening) => self.frames.extend(opening),
             Err(error) => return Err(self.fail(writer, error).await),
         }

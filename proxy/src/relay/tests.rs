@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Protocol, Pump, Raw};
 use crate::conn::{Connection, Ended, Stats};
-use crate::faults::{Chain, Fault, attributes_from_json};
+use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json};
 use crate::plugin_host::{Direction, PluginHost, PluginLimits};
 use crate::postgres::{PgSide, PostgresTls};
 
@@ -27,25 +27,25 @@ async fn host() -> PluginHost {
     PluginHost::new(limits, None).await.expect("plugin host")
 }
 
-fn fault(
+async fn fault(
     host: &PluginHost,
     kind: &str,
     stream: Direction,
     attributes: serde_json::Value,
 ) -> Arc<Fault> {
     let attributes = attributes.as_object().cloned().unwrap_or_default();
-    let contract = attributes_from_json(&attributes).unwrap();
-    let plugin = host
-        .get(kind)
-        .unwrap_or_else(|| panic!("no built-in {kind}"));
-    Arc::new(Fault::new(
-        format!("{kind}_{stream:?}"),
-        plugin,
+    let spec = FaultSpec {
+        name: format!("{kind}_{stream}"),
+        plugin: host
+            .get(kind)
+            .unwrap_or_else(|| panic!("no built-in {kind}")),
         stream,
-        1.0,
+        toxicity: 1.0,
+        every: None,
+        contract_attributes: attributes_from_json(&attributes).unwrap(),
         attributes,
-        contract,
-    ))
+    };
+    Arc::new(Fault::new(spec, 7).await.expect("the fault's instance"))
 }
 
 fn chain(faults: &[&Arc<Fault>]) -> Arc<Chain> {
@@ -128,13 +128,15 @@ async fn order_is_kept_under_latency_and_slicer() {
         "latency",
         Direction::Upstream,
         json!({"latency": 2, "jitter": 3}),
-    );
+    )
+    .await;
     let slicer = fault(
         &host,
         "slicer",
         Direction::Upstream,
         json!({"average_size": 100, "size_variation": 60, "delay": 5}),
-    );
+    )
+    .await;
     let (
         _chain,
         Running {
@@ -170,7 +172,7 @@ async fn order_is_kept_under_latency_and_slicer() {
 #[tokio::test]
 async fn held_data_is_all_released_when_the_hold_goes() {
     let host = host().await;
-    let blackhole = fault(&host, "blackhole", Direction::Upstream, json!({}));
+    let blackhole = fault(&host, "blackhole", Direction::Upstream, json!({})).await;
     let (
         chain,
         Running {
@@ -206,7 +208,8 @@ async fn removing_a_fault_mid_sleep_lets_the_data_go_at_once() {
         "latency",
         Direction::Upstream,
         json!({"latency": 60_000}),
-    );
+    )
+    .await;
     let (
         chain,
         Running {
@@ -242,7 +245,8 @@ async fn a_chain_replaced_mid_chunk_passes_the_rest_of_the_chunk_whole() {
         "slicer",
         Direction::Upstream,
         json!({"average_size": 16, "size_variation": 0, "delay": 20_000}),
-    );
+    )
+    .await;
     let (
         chain,
         Running {
@@ -260,7 +264,7 @@ async fn a_chain_replaced_mid_chunk_passes_the_rest_of_the_chunk_whole() {
         first.len()
     );
     // A new chain with a different fault, as `PUT .../toxics` makes.
-    let noop = fault(&host, "noop", Direction::Upstream, json!({}));
+    let noop = fault(&host, "noop", Direction::Upstream, json!({})).await;
     chain.send_replace(chain_of(&noop));
     let rest = read_exactly(
         &mut output,
@@ -337,7 +341,8 @@ async fn a_reply_waits_for_the_servers_answers_to_what_the_client_sent_before() 
         "pg_terminate",
         Direction::Upstream,
         json!({"when": "next"}),
-    );
+    )
+    .await;
     chain.send_replace(chain_of(&terminate));
     tokio::time::sleep(Duration::from_millis(50)).await;
     client

@@ -2,7 +2,7 @@
 //! Toxiproxy). Large chunks go out in 100 ms slices so the rate is smooth.
 //! A rate of 0 means no limit, as in Toxiproxy.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 const SLICE_US: u64 = 100_000;
 
@@ -30,7 +30,9 @@ impl Fault for Bandwidth {
             free_at_us: 0,
         })
     }
+}
 
+impl Filter for Bandwidth {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         if self.bytes_per_sec == 0 {
             return vec![step::forward_all(chunk.len)];

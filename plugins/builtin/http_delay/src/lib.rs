@@ -1,7 +1,9 @@
 //! `http_delay`: delays matching requests (attached `upstream`) or their
 //! responses (attached `downstream`) by `delay` ± `jitter` milliseconds.
 
-use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger};
+use faultgate_guest::http::{
+    Action, HttpExchange, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger,
+};
 use faultgate_guest::{Attrs, ConnInfo, Description, attribute, random_between};
 
 struct Delay {
@@ -41,7 +43,9 @@ impl HttpFault for Delay {
             jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
         })
     }
+}
 
+impl HttpExchange for Delay {
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         self.trigger
             .on_request(request, || wait(self.delay_us, self.jitter_us))

@@ -3,7 +3,7 @@
 //! chunks that queue up behind each other are not delayed twice.
 
 use faultgate_guest::{
-    Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, random_between, step,
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, random_between, step,
 };
 
 struct Latency {
@@ -29,7 +29,9 @@ impl Fault for Latency {
             jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
         })
     }
+}
 
+impl Filter for Latency {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         let delay = self.latency_us + random_between(-self.jitter_us, self.jitter_us);
         if delay <= 0 {

@@ -2,7 +2,7 @@
 //! `sql_regex`, simple (Query) and extended (Parse) alike, by `delay`
 //! milliseconds. Attach it `upstream`: it acts on the client's messages.
 
-use faultgate_guest::postgres::{Message, PgAction, PgFault, SqlMatch};
+use faultgate_guest::postgres::{Message, PgAction, PgFault, PgSession, SqlMatch};
 use faultgate_guest::{Attrs, ConnInfo, Description, attribute, step};
 
 struct DelayQuery {
@@ -25,7 +25,9 @@ impl PgFault for DelayQuery {
             statements: SqlMatch::from_attrs(attrs)?,
         })
     }
+}
 
+impl PgSession for DelayQuery {
     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
         if self.statements.matches(&message) {
             vec![

@@ -2,7 +2,7 @@
 //! resets the connection (RST to both peers), as Toxiproxy does. The data is
 //! not passed on.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 struct ResetPeer {
     timeout_ms: u64,
@@ -27,7 +27,9 @@ impl Fault for ResetPeer {
             timeout_ms: attrs.non_negative("timeout", 0, "milliseconds")?,
         })
     }
+}
 
+impl Filter for ResetPeer {
     fn on_data(&mut self, _chunk: Chunk) -> Vec<Step> {
         vec![step::sleep_ms(self.timeout_ms), Step::Reset]
     }

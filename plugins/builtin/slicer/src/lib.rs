@@ -4,7 +4,7 @@
 //! `average_size` of 0 leaves chunks whole.
 
 use faultgate_guest::{
-    Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, random_between, step,
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, random_between, step,
 };
 
 struct Slicer {
@@ -51,7 +51,9 @@ impl Fault for Slicer {
             delay_us: attrs.non_negative("delay", 0, "microseconds")?,
         })
     }
+}
 
+impl Filter for Slicer {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         if self.average == 0 {
             return vec![step::forward_all(chunk.len)];

@@ -1,7 +1,7 @@
 //! `slow_close`: when the sender finishes, holds the end of stream back for
 //! `delay` milliseconds before passing it on. Data is untouched.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 struct SlowClose {
     delay_ms: u64,
@@ -23,7 +23,9 @@ impl Fault for SlowClose {
             delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
         })
     }
+}
 
+impl Filter for SlowClose {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         vec![step::forward_all(chunk.len)]
     }

@@ -2,7 +2,7 @@
 //! `timeout` milliseconds. With 0 the connection stays open and data is
 //! swallowed until the fault is removed (as in Toxiproxy).
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 struct Timeout {
     timeout_ms: u64,
@@ -27,7 +27,9 @@ impl Fault for Timeout {
             timeout_ms: attrs.non_negative("timeout", 0, "milliseconds")?,
         })
     }
+}
 
+impl Filter for Timeout {
     fn on_open(&mut self) -> Vec<Step> {
         if self.timeout_ms == 0 {
             return Vec::new();

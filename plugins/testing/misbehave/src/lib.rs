@@ -3,7 +3,9 @@
 //! allocates until memory runs out, "none" passes data. `on`: whether it
 //! misbehaves at "open" or at "data".
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, host, step};
+use faultgate_guest::{
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, host, step,
+};
 
 struct Misbehave {
     behaviour: String,
@@ -59,7 +61,9 @@ impl Fault for Misbehave {
             on_open: attrs.choice("on", "data", &["open", "data"])? == "open",
         })
     }
+}
 
+impl Filter for Misbehave {
     fn on_open(&mut self) -> Vec<Step> {
         if self.on_open {
             self.act();
