@@ -23,12 +23,13 @@ impl Counter {
 pub struct Stats {
     pub connections_total: Counter,
     pub connections_open: Counter,
-    /// Connections failed because a plugin trapped, timed out, ran out of
-    /// memory or answered nonsense.
+    /// Connections (or requests) failed because a plugin serving them
+    /// trapped, timed out, ran out of memory or answered nonsense.
     pub plugin_failures: Counter,
-    /// Plugin instances made (one per connection, direction and fault that
-    /// applies). Stays 0 while a proxy has no fault: such a proxy never calls
-    /// a plugin.
+    /// Plugin instances made: one per fault attached (or rebound to a
+    /// replaced plugin), and one each time a failed one is made afresh.
+    /// Stays 0 while a proxy has no fault: such a proxy never calls a
+    /// plugin.
     pub plugin_instances: Counter,
     /// HTTP requests received (`http` mode).
     pub http_requests: Counter,

@@ -14,8 +14,8 @@ use crate::clock;
 use crate::conn::Connection;
 use crate::faults::{Chain, Fault};
 use crate::plugin_host::{
-    Action, AnyInstance, ConnContext, Exchange, Header, PluginError, PluginResponse, RequestHead,
-    ResponseHead,
+    Action, AnyInstance, ConnContext, Exchange, Fresh, Header, PluginError, PluginResponse,
+    RequestHead, ResponseHead,
 };
 
 /// What the faults decided for one side of an exchange.
@@ -81,7 +81,10 @@ impl<'a> RequestFaults<'a> {
                 _ => head,
             };
             let context = self.conn.plugin_context(fault.stream, random_seed);
-            let exchange = open_exchange(&fault, context).await?;
+            let (exchange, Fresh(fresh)) = open_exchange(&fault, context).await?;
+            if fresh {
+                self.conn.stats.plugin_instances.inc();
+            }
             let (actions, exchange) = call(exchange, Hook::Request(head.clone())).await?;
             let outcome = self.carry_out(&fault, actions).await?;
             self.open.push((fault, exchange));
@@ -184,17 +187,21 @@ impl<'a> RequestFaults<'a> {
 /// Opens an exchange for one request in the fault's instance. The call
 /// runs to its end even if the client goes away meanwhile: a call abandoned
 /// half-way would end the instance every connection shares.
-async fn open_exchange(fault: &Fault, context: ConnContext) -> Result<Exchange, PluginError> {
-    let AnyInstance::Http(shared) = fault.instance.get().await? else {
+async fn open_exchange(
+    fault: &Fault,
+    context: ConnContext,
+) -> Result<(Exchange, Fresh), PluginError> {
+    let (AnyInstance::Http(shared), fresh) = fault.instance.get().await? else {
         return Err(PluginError::Call {
             plugin: fault.plugin.name().to_owned(),
             what: "open",
             reason: "used as an HTTP fault, but it is not one".into(),
         });
     };
-    tokio::spawn(async move { Exchange::open(&shared, &context).await })
+    let exchange = tokio::spawn(async move { Exchange::open(&shared, &context).await })
         .await
-        .unwrap_or_else(|e| Err(abandoned(e)))
+        .unwrap_or_else(|e| Err(abandoned(e)))?;
+    Ok((exchange, fresh))
 }
 
 /// A hook of an exchange, with what it is shown.

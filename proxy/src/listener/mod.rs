@@ -147,8 +147,15 @@ impl Proxy {
     }
 
     /// Swaps the chain; open connections pick it up at their next chunk.
+    /// Faults new to the chain brought a plugin instance each.
     pub fn set_chain(&self, chain: Chain) {
-        self.chain.send_replace(Arc::new(chain));
+        let old = self.chain.send_replace(Arc::new(chain));
+        let now = self.chain.borrow();
+        for fault in &now.faults {
+            if !old.faults.iter().any(|o| Arc::ptr_eq(o, fault)) {
+                self.stats.plugin_instances.inc();
+            }
+        }
     }
 
     /// New connections use these; open ones keep theirs.

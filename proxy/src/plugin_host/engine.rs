@@ -104,7 +104,7 @@ impl HostShared {
     pub fn store(&self, plugin: Arc<str>, toxic: Arc<str>, seed: u64) -> Store<InstanceState> {
         let state = InstanceState::new(plugin, toxic, seed, self.limits.memory_bytes);
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| state);
         store.epoch_deadline_callback(|context| Ok(context.data().on_tick()));
         store
     }

@@ -54,7 +54,7 @@ pub use error::PluginError;
 pub use live::{ConnContext, Exchange, Filter, Live, Session};
 pub use plugin::Plugin;
 pub use shared::SharedInstance;
-pub use slot::{AnyInstance, Failures, InstanceSlot};
+pub use slot::{AnyInstance, Failures, Fresh, InstanceSlot};
 
 use bindings::TcpPlugin;
 use cache::CompileCache;

@@ -10,7 +10,7 @@ use super::bindings::Attributes;
 use super::description::{Description, PluginKind, PluginSource};
 use super::engine::HostShared;
 use super::error::PluginError;
-use super::state::InstanceState;
+use super::state::{InstanceState, MemoryLimit};
 use super::worlds::{Bindings, PluginPre};
 
 /// A loaded plugin, ready to be instantiated.
@@ -66,13 +66,21 @@ impl Plugin {
             .map_err(|e| self.call_error(what, e))
     }
 
+    /// The error of a failed call: a trap, the time limit or the memory
+    /// limit, said in a line (the full error, with the guest's backtrace,
+    /// goes to the debug log).
     pub(super) fn call_error(&self, what: &'static str, error: wasmtime::Error) -> PluginError {
+        tracing::debug!(plugin = %self.name, what, "{error:?}");
         let reason = match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => format!(
                 "exceeded its time limit of {:?}",
                 self.host.limits.call_deadline
             ),
-            _ => format!("{error:#}"),
+            Some(trap) => format!("wasm trap: {trap}"),
+            None => match error.downcast_ref::<MemoryLimit>() {
+                Some(limit) => limit.to_string(),
+                None => error.root_cause().to_string(),
+            },
         };
         PluginError::Call {
             plugin: self.name.to_string(),

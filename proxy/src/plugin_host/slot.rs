@@ -40,11 +40,17 @@ impl AnyInstance {
     }
 }
 
+/// Whether [`InstanceSlot::get`] made the instance it gives (for the
+/// proxy's count of instances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fresh(pub bool);
+
 /// What a fault's failures have been, for the toxic's JSON and `/metrics`.
 #[derive(Debug, Default)]
 pub struct Failures {
     count: AtomicU64,
-    last: Mutex<Option<String>>,
+    /// Why the last one failed, and when.
+    last: Mutex<Option<(String, Instant)>>,
 }
 
 impl Failures {
@@ -55,12 +61,20 @@ impl Failures {
 
     /// Why the last one failed.
     pub fn last(&self) -> Option<String> {
-        self.last.lock().unwrap().clone()
+        self.last
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|(why, _)| why.clone())
+    }
+
+    fn last_at(&self) -> Option<Instant> {
+        self.last.lock().unwrap().as_ref().map(|(_, at)| *at)
     }
 
     fn record(&self, reason: &str) {
         self.count.fetch_add(1, Ordering::Relaxed);
-        *self.last.lock().unwrap() = Some(reason.to_owned());
+        *self.last.lock().unwrap() = Some((reason.to_owned(), Instant::now()));
     }
 }
 
@@ -109,24 +123,25 @@ impl InstanceSlot {
     }
 
     /// The instance for a new connection: the current one, or, once that
-    /// failed and its wait is over, a fresh one.
-    pub async fn get(&self) -> Result<AnyInstance, PluginError> {
+    /// failed and its wait is over, a fresh one (`Fresh(true)`).
+    pub async fn get(&self) -> Result<(AnyInstance, Fresh), PluginError> {
         let mut state = self.state.lock().await;
         if !state.current.has_failed() {
-            return Ok(state.current.clone());
+            return Ok((state.current.clone(), Fresh(false)));
         }
         let now = Instant::now();
         let retry_at = match state.retry_at {
             Some(at) => at,
             None => {
-                let lived = now.duration_since(state.made_at);
+                let failed_at = self.failures.last_at().unwrap_or(now);
+                let lived = failed_at.saturating_duration_since(state.made_at);
                 state.streak = if lived >= HEALTHY_LIFE {
                     1
                 } else {
                     state.streak + 1
                 };
                 let wait = FIRST_BACKOFF.saturating_mul(1 << (state.streak - 1).min(16));
-                let at = now + wait.min(MAX_BACKOFF);
+                let at = failed_at + wait.min(MAX_BACKOFF);
                 state.retry_at = Some(at);
                 at
             }
@@ -157,7 +172,7 @@ impl InstanceSlot {
                 );
                 state.current = fresh.clone();
                 state.made_at = Instant::now();
-                Ok(fresh)
+                Ok((fresh, Fresh(true)))
             }
             Err(error) => {
                 // Making it failed too: that counts as a failure in the row.

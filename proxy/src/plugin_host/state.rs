@@ -7,7 +7,7 @@ use rand::RngCore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, UpdateDeadline};
+use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Host, Level, TypesHost};
@@ -25,7 +25,9 @@ use crate::clock;
 pub struct InstanceState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    /// Linear memory the instance may grow to (the fault's and every
+    /// connection's state together).
+    memory_limit: usize,
     plugin: Arc<str>,
     /// The toxic the instance serves ("" while a plugin is described or
     /// validates attributes).
@@ -43,11 +45,7 @@ impl InstanceState {
         Self {
             wasi: None,
             table: ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory_limit,
             plugin,
             toxic,
             conn_id: 0,
@@ -80,6 +78,55 @@ impl InstanceState {
             Some((started, deadline)) if started.elapsed() >= deadline => UpdateDeadline::Interrupt,
             _ => UpdateDeadline::Yield(1),
         }
+    }
+}
+
+/// A plugin asked for more memory than its limit: the call fails with
+/// this, and the instance ends.
+#[derive(Debug, thiserror::Error)]
+#[error("grew past its memory limit of {} MiB (it asked for {} MiB)", .limit >> 20, .wanted.div_ceil(1 << 20))]
+pub struct MemoryLimit {
+    pub limit: usize,
+    pub wanted: usize,
+}
+
+impl ResourceLimiter for InstanceState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            return Err(MemoryLimit {
+                limit: self.memory_limit,
+                wanted: desired,
+            }
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+
+    /// A Rust wasm32-wasip2 component holds a few core instances.
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        8
     }
 }
 

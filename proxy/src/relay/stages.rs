@@ -15,7 +15,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::conn::Connection;
 use crate::faults::Fault;
-use crate::plugin_host::{AnyInstance, ConnContext, Direction, Filter, PluginError, Session};
+use crate::plugin_host::{
+    AnyInstance, ConnContext, Direction, Filter, Fresh, PluginError, Session,
+};
 use crate::postgres::Framer;
 
 use super::frames::{Frame, Op, pg_ops, tcp_ops};
@@ -118,8 +120,10 @@ impl Stages {
             let instance = match fault.roll(conn.seed, conn.id, salt) {
                 Some(random_seed) => {
                     let context = conn.plugin_context(direction, random_seed);
-                    let instance = Instance::make(&fault, &context).await?;
-                    conn.stats.plugin_instances.inc();
+                    let (instance, Fresh(fresh)) = Instance::make(&fault, &context).await?;
+                    if fresh {
+                        conn.stats.plugin_instances.inc();
+                    }
                     conn.stats.faults_injected.inc();
                     Some(instance)
                 }
@@ -237,8 +241,11 @@ impl Stages {
 }
 
 impl Instance {
-    async fn make(fault: &Fault, context: &ConnContext) -> Result<Self, PluginError> {
-        Ok(match fault.instance.get().await? {
+    /// This connection's resource in the fault's instance; `Fresh(true)`
+    /// when the instance was made for it (the last one had failed).
+    async fn make(fault: &Fault, context: &ConnContext) -> Result<(Self, Fresh), PluginError> {
+        let (instance, fresh) = fault.instance.get().await?;
+        let made = match instance {
             AnyInstance::Tcp(shared) => Self::Tcp(Filter::open(&shared, context).await?),
             AnyInstance::Postgres(shared) => Self::Postgres(
                 Session::open(&shared, context).await?,
@@ -251,7 +258,8 @@ impl Instance {
                     reason: "an HTTP fault runs per request, not on a byte stream".into(),
                 });
             }
-        })
+        };
+        Ok((made, fresh))
     }
 
     fn failed(&self) -> WaitForCancellationFutureOwned {

@@ -1,7 +1,9 @@
 //! `misbehave`: a deliberately broken plugin for faultgate's own tests.
 //! `behaviour`: "trap" panics (a wasm trap), "loop" never returns, "alloc"
 //! allocates until memory runs out, "none" passes data. `on`: whether it
-//! misbehaves at "open" or at "data".
+//! misbehaves when the fault is checked or made ("create"), at a
+//! connection's "open", or at "data". `trigger`: at "data", only on a chunk
+//! that holds these bytes (by default every chunk).
 
 use faultgate_guest::{
     Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, host, step,
@@ -9,7 +11,8 @@ use faultgate_guest::{
 
 struct Misbehave {
     behaviour: String,
-    on_open: bool,
+    on: String,
+    trigger: Vec<u8>,
 }
 
 impl Misbehave {
@@ -52,27 +55,42 @@ impl Fault for Misbehave {
             "none",
             "trap | loop | alloc | none",
         ))
-        .attribute(attribute::text("on", "data", "open | data"))
+        .attribute(attribute::text("on", "data", "create | open | data"))
+        .attribute(attribute::text(
+            "trigger",
+            "",
+            "at data: only on a chunk holding these bytes",
+        ))
+        .wants_bytes()
     }
 
-    fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
-        Ok(Self {
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
+        let fault = Self {
             behaviour: attrs.choice("behaviour", "none", &["trap", "loop", "alloc", "none"])?,
-            on_open: attrs.choice("on", "data", &["open", "data"])? == "open",
-        })
+            on: attrs.choice("on", "data", &["create", "open", "data"])?,
+            trigger: attrs.text("trigger", "")?.into_bytes(),
+        };
+        // Connection 0 is the stand-in the fault is checked and made with.
+        if fault.on == "create" && conn.id == 0 {
+            fault.act();
+        }
+        Ok(fault)
     }
 }
 
 impl Filter for Misbehave {
     fn on_open(&mut self) -> Vec<Step> {
-        if self.on_open {
+        if self.on == "open" {
             self.act();
         }
         Vec::new()
     }
 
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
-        if !self.on_open {
+        let bytes = chunk.bytes.as_deref().unwrap_or_default();
+        let triggered =
+            self.trigger.is_empty() || bytes.windows(self.trigger.len()).any(|w| w == self.trigger);
+        if self.on == "data" && triggered {
             self.act();
         }
         vec![step::forward_all(chunk.len)]
