@@ -103,7 +103,7 @@ impl Fault {
         let mut rng = ChaCha8Rng::seed_from_u64(mixed);
         let roll = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let applies = match self.every {
-            Some(every) => (self.rolled.fetch_add(1, Ordering::Relaxed) + 1) % every == 0,
+            Some(every) => (self.rolled.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every),
             None => roll < self.toxicity,
         };
         applies.then(|| rng.next_u64())
