@@ -183,3 +183,97 @@ async fn a_plugin_that_keeps_failing_is_not_made_again_in_a_tight_loop() {
         fg.log()
     );
 }
+
+async fn with_testing_plugins(names: &[&str]) -> Faultgate {
+    let mut args = vec!["--plugin-deadline-ms".to_owned(), "50".to_owned()];
+    for name in names {
+        args.push("--plugin".into());
+        let path = plugin_build_dir().join(format!("faultgate_test_{name}.wasm"));
+        args.push(path.to_str().unwrap().to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Faultgate::start(&args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_postgres_plugin_ends_its_sessions_with_a_fatal_error() {
+    let pg = support::postgres::Postgres::start().await;
+    let fg = with_testing_plugins(&["misbehave_pg"]).await;
+    let port = fg
+        .proxy_with(
+            json!({"name": "pg", "mode": "postgres", "upstream": format!("127.0.0.1:{}", pg.port)}),
+        )
+        .await
+        .port();
+    fg.add_toxic(
+        "pg",
+        json!({"type": "pg_misbehave", "stream": "upstream", "attributes": {"trigger": "boom"}}),
+    )
+    .await;
+    let first = support::postgres::connect(port).await.unwrap();
+    let second = support::postgres::connect(port).await.unwrap();
+    first.simple_query("SELECT 1").await.unwrap();
+    second.simple_query("SELECT 1").await.unwrap();
+
+    // What a client sees when its server goes away: a FATAL error.
+    let fatal = |error: tokio_postgres::Error| -> String {
+        let db = error
+            .as_db_error()
+            .unwrap_or_else(|| panic!("expected a FATAL error, got {error}"));
+        assert_eq!(db.severity(), "FATAL", "{db:?}");
+        assert_eq!(db.code().code(), "XX000", "{db:?}");
+        db.message().to_owned()
+    };
+    let said = fatal(first.simple_query("SELECT 'boom'").await.unwrap_err());
+    assert!(said.contains("pg_misbehave"), "{said}");
+    // The other session, served by the same instance, is ended too: its
+    // FATAL came while it was idle.
+    support::eventually(
+        "the other session ended",
+        Duration::from_secs(5),
+        || async { second.is_closed() },
+    )
+    .await;
+    assert!(second.simple_query("SELECT 1").await.is_err());
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = support::postgres::connect(port).await.unwrap();
+    fresh.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(fg.metric("faultgate_plugin_failures_total", "pg").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_http_plugin_answers_502_and_the_next_request_gets_a_fresh_instance() {
+    let server = support::git_http::GitHttpServer::start(&["alpha"]);
+    let fg = with_testing_plugins(&["misbehave_http"]).await;
+    let base = fg
+        .proxy_with(json!({"name": "git", "mode": "http", "upstream": server.address()}))
+        .await;
+    fg.add_toxic(
+        "git",
+        json!({"type": "http_misbehave", "stream": "upstream", "attributes": {"trigger": "boom"}}),
+    )
+    .await;
+    let get = |path: &'static str| {
+        let url = format!("http://{base}{path}");
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    let refs = "/git/alpha.git/info/refs?service=git-upload-pack";
+    assert_eq!(get(refs).await.status(), 200);
+    let failed = get("/boom").await;
+    assert_eq!(failed.status(), 502);
+    assert_eq!(failed.headers()["x-faultgate-error"], "plugin");
+    let body = failed.text().await.unwrap();
+    assert!(body.contains("http_misbehave"), "{body}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        get(refs).await.status(),
+        200,
+        "no fresh instance after the wait"
+    );
+    assert_eq!(
+        toxic_failures(&fg, "git", "http_misbehave_upstream").await,
+        1
+    );
+}

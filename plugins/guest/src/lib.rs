@@ -326,6 +326,11 @@ pub fn random_between(low: i64, high: i64) -> i64 {
     low + (host::random() % span) as i64
 }
 
+/// The longest duration an attribute in milliseconds may give: a day. A
+/// fault that should last longer is a fault to remove by hand (`blackhole`,
+/// `timeout` 0), and the bound keeps every sum of times far from overflow.
+pub const MAX_MILLIS: u64 = 86_400_000;
+
 /// The attributes a fault was given, with typed getters. Every error names
 /// the attribute.
 #[derive(Clone)]
@@ -384,6 +389,21 @@ impl Attrs {
                 _ => Err(wrong(show(value))),
             },
         }
+    }
+
+    /// A whole number from 0 to `max`; the error names the attribute, the
+    /// range and `unit`.
+    pub fn up_to(&self, name: &str, default: u64, max: u64, unit: &str) -> Result<u64, String> {
+        let value = self.non_negative(name, default, unit)?;
+        if value > max {
+            return Err(format!("{name}: expected 0 to {max} ({unit}), got {value}"));
+        }
+        Ok(value)
+    }
+
+    /// A duration in milliseconds, up to a day, in microseconds.
+    pub fn millis(&self, name: &str, default: u64) -> Result<u64, String> {
+        Ok(self.up_to(name, default, MAX_MILLIS, "milliseconds")? * 1000)
     }
 
     pub fn float(&self, name: &str, default: f64) -> Result<f64, String> {

@@ -39,8 +39,8 @@ impl HttpFault for Delay {
     fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
             trigger: Trigger::new(conn, attrs)?,
-            delay_us: attrs.non_negative("delay", 0, "milliseconds")? as i64 * 1000,
-            jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
+            delay_us: attrs.millis("delay", 0)? as i64,
+            jitter_us: attrs.millis("jitter", 0)? as i64,
         })
     }
 }

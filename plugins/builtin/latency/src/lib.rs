@@ -25,8 +25,8 @@ impl Fault for Latency {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            latency_us: attrs.non_negative("latency", 0, "milliseconds")? as i64 * 1000,
-            jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
+            latency_us: attrs.millis("latency", 0)? as i64,
+            jitter_us: attrs.millis("jitter", 0)? as i64,
         })
     }
 }

@@ -5,42 +5,14 @@
 //! connection's "open", or at "data". `trigger`: at "data", only on a chunk
 //! that holds these bytes (by default every chunk).
 
-use faultgate_guest::{
-    Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, host, step,
-};
+mod act;
+
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 struct Misbehave {
     behaviour: String,
     on: String,
     trigger: Vec<u8>,
-}
-
-impl Misbehave {
-    fn act(&self) {
-        match self.behaviour.as_str() {
-            "trap" => panic!("misbehave: trapping on purpose"),
-            "loop" => {
-                // Calling the host keeps the loop from being optimised away.
-                let mut sum = 0u64;
-                loop {
-                    sum = sum.wrapping_add(host::now_us());
-                    if sum == 1 {
-                        break;
-                    }
-                }
-            }
-            "alloc" => {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hoard.push(vec![1u8; 1 << 20]);
-                    if hoard.len() == usize::MAX {
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 impl Fault for Misbehave {
@@ -72,7 +44,7 @@ impl Fault for Misbehave {
         };
         // Connection 0 is the stand-in the fault is checked and made with.
         if fault.on == "create" && conn.id == 0 {
-            fault.act();
+            act::act(&fault.behaviour);
         }
         Ok(fault)
     }
@@ -81,17 +53,15 @@ impl Fault for Misbehave {
 impl Filter for Misbehave {
     fn on_open(&mut self) -> Vec<Step> {
         if self.on == "open" {
-            self.act();
+            act::act(&self.behaviour);
         }
         Vec::new()
     }
 
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         let bytes = chunk.bytes.as_deref().unwrap_or_default();
-        let triggered =
-            self.trigger.is_empty() || bytes.windows(self.trigger.len()).any(|w| w == self.trigger);
-        if self.on == "data" && triggered {
-            self.act();
+        if self.on == "data" && act::triggered(bytes, &self.trigger) {
+            act::act(&self.behaviour);
         }
         vec![step::forward_all(chunk.len)]
     }
