@@ -137,10 +137,12 @@ async fn reset_peer_resets_after_its_timeout() {
 #[tokio::test]
 async fn slicer_cuts_data_into_small_pieces_in_order() {
     let (fg, listen, mut reads) = echo_proxy().await;
+    // 10 ms between pieces: a reader delayed longer than that under load
+    // would see two pieces as one read, which says nothing of the slicer.
     fg.add_toxic(
         "p",
         json!({"type": "slicer", "stream": "upstream",
-        "attributes": {"average_size": 10, "size_variation": 5, "delay": 2000}}),
+        "attributes": {"average_size": 10, "size_variation": 5, "delay": 10_000}}),
     )
     .await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
