@@ -277,3 +277,199 @@ async fn a_failing_http_plugin_answers_502_and_the_next_request_gets_a_fresh_ins
         1
     );
 }
+
+/// The longest round trip through `stream` (an echo) while `busy` runs,
+/// round trips every 20 ms.
+async fn worst_round_trip_while<F: std::future::Future>(
+    stream: &mut TcpStream,
+    busy: F,
+) -> (Duration, F::Output) {
+    let mut busy = std::pin::pin!(busy);
+    let mut worst = Duration::ZERO;
+    loop {
+        tokio::select! {
+            output = &mut busy => return (worst, output),
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                worst = worst.max(echo(stream, b"tick").await);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_plugin_does_not_stall_other_proxies_while_it_runs() {
+    let plugin = plugin_build_dir().join("faultgate_test_misbehave.wasm");
+    let plugin = plugin.to_str().unwrap().to_owned();
+    // A long deadline: a loop that held a runtime thread for all of it
+    // would stall everything else that long.
+    let fg = Faultgate::start(&["--plugin", &plugin, "--plugin-deadline-ms", "1500"]).await;
+    let (echo_addr, _) = echo_server().await;
+    let healthy = fg.proxy("healthy", echo_addr).await;
+    let mut bystander = TcpStream::connect(healthy).await.unwrap();
+    echo(&mut bystander, b"warm").await;
+
+    // More looping instances than faultgate has runtime threads (one per
+    // core), all looping at once.
+    let loops = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let mut looping = Vec::new();
+    for i in 0..loops {
+        let name = format!("looping{i}");
+        let listen = fg.proxy(&name, echo_addr).await;
+        fg.add_toxic(
+            &name,
+            json!({"type": "misbehave", "stream": "upstream",
+                   "attributes": {"behaviour": "loop", "trigger": "go"}}),
+        )
+        .await;
+        looping.push(TcpStream::connect(listen).await.unwrap());
+    }
+    let all_loop = async {
+        for stream in &mut looping {
+            stream.write_all(b"go").await.unwrap();
+        }
+        for stream in &mut looping {
+            let _ = tokio::time::timeout(Duration::from_secs(10), read_to_end(stream)).await;
+        }
+    };
+    let (worst, ()) = worst_round_trip_while(&mut bystander, all_loop).await;
+    assert!(
+        worst < Duration::from_millis(500),
+        "an unrelated connection waited {worst:?} while {loops} plugins looped for 1.5 s"
+    );
+}
+
+/// A component that takes seconds to compile: thousands of functions,
+/// and no faultgate contract (so it is refused, after compiling).
+fn slow_to_compile() -> String {
+    let mut wat = String::from("(component (core module\n");
+    for f in 0..3000 {
+        wat.push_str(&format!("(func (export \"f{f}\") (param i32) (result i32)"));
+        for i in 0..60 {
+            wat.push_str(&format!(
+                " (local.set 0 (i32.add (local.get 0) (i32.const {i})))"
+            ));
+        }
+        wat.push_str(" (local.get 0))\n");
+    }
+    wat.push_str("))");
+    wat
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiling_uploaded_plugins_does_not_stall_the_api_or_other_connections() {
+    let fg = Faultgate::start(&[]).await;
+    let (echo_addr, _) = echo_server().await;
+    let healthy = fg.proxy("healthy", echo_addr).await;
+    let mut bystander = TcpStream::connect(healthy).await.unwrap();
+    echo(&mut bystander, b"warm").await;
+    let wat = slow_to_compile();
+    let uploads = async {
+        let started = std::time::Instant::now();
+        let (a, b) = tokio::join!(
+            fg.upload_plugin(wat.clone().into_bytes()),
+            fg.upload_plugin(wat.clone().into_bytes())
+        );
+        (a.0, b.0, started.elapsed())
+    };
+    let (worst, (a, b, took)) = worst_round_trip_while(&mut bystander, uploads).await;
+    assert_eq!((a, b), (400, 400), "the uploads are not plugins");
+    assert!(
+        took > Duration::from_millis(500),
+        "compiling took only {took:?}"
+    );
+    assert!(
+        worst < took / 3,
+        "an unrelated connection waited {worst:?} while two uploads compiled for {took:?}"
+    );
+    let started = std::time::Instant::now();
+    let (status, _) = fg.request("GET", "/version", None).await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_checks_plugins_and_toxics_with_every_instance_in_use() {
+    let plugin = plugin_build_dir().join("faultgate_test_misbehave.wasm");
+    let plugin = plugin.to_str().unwrap().to_owned();
+    let fg = Faultgate::start(&["--plugin", &plugin, "--max-plugin-instances", "16"]).await;
+    let (echo_addr, _) = echo_server().await;
+    // Sixteen toxics: every instance in use, each serving a connection.
+    let mut open = Vec::new();
+    let failing = fg.proxy("failing", echo_addr).await;
+    fg.add_toxic(
+        "failing",
+        json!({"type": "misbehave", "stream": "upstream",
+               "attributes": {"behaviour": "trap", "trigger": "boom"}}),
+    )
+    .await;
+    for i in 0..15 {
+        let name = format!("p{i}");
+        let listen = fg.proxy(&name, echo_addr).await;
+        fg.add_toxic(&name, json!({"type": "noop"})).await;
+        let mut stream = TcpStream::connect(listen).await.unwrap();
+        echo(&mut stream, b"hi").await;
+        open.push(stream);
+    }
+    let spare = fg.proxy("spare", echo_addr).await;
+
+    // Checking still works: a valid plugin uploads, bad attributes are a
+    // 400 naming the attribute, not a pool error.
+    let wat = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins/examples/wat-delay/wat-delay.wat"),
+    )
+    .unwrap();
+    let (status, answer) = fg.upload_plugin(wat).await;
+    assert_eq!(status, 201, "{answer}");
+    fg.expect_error(
+        "POST",
+        "/proxies/spare/toxics",
+        Some(json!({"type": "latency", "attributes": {"latency": -1}})),
+        400,
+        "latency",
+    )
+    .await;
+    // A seventeenth instance is refused, saying why and what to do.
+    fg.expect_error(
+        "POST",
+        "/proxies/spare/toxics",
+        Some(json!({"type": "latency"})),
+        503,
+        "--max-plugin-instances",
+    )
+    .await;
+
+    // The failing toxic's instance fails, which frees its place; another
+    // toxic takes it; the failing toxic's next connection then finds no
+    // place for a fresh instance, and is refused, counted apart.
+    let mut victim = TcpStream::connect(failing).await.unwrap();
+    victim.write_all(b"boom").await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), read_to_end(&mut victim)).await;
+    support::eventually(
+        "the failed instance's place is free",
+        Duration::from_secs(5),
+        || async {
+            fg.request(
+                "POST",
+                "/proxies/spare/toxics",
+                Some(json!({"type": "noop"})),
+            )
+            .await
+            .0 == 200
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Ok(mut refused) = TcpStream::connect(failing).await {
+        let _ = refused.write_all(b"x").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), read_to_end(&mut refused)).await;
+    }
+    assert_eq!(
+        fg.metric("faultgate_plugin_instance_limit_refusals_total", "failing")
+            .await,
+        1
+    );
+    for stream in &mut open {
+        echo(stream, b"still").await;
+    }
+}

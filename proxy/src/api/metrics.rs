@@ -15,7 +15,7 @@ type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
 pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
     let proxies = registry.list().await;
     let mut out = String::new();
-    let series: [Series; 6] = [
+    let series: [Series; 7] = [
         (
             "faultgate_connections_total",
             "counter",
@@ -39,6 +39,12 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             "counter",
             "Plugin instances made: one per fault attached (or rebound to a replaced plugin), and one each time a failed one is made afresh.",
             |s| s.plugin_instances.get(),
+        ),
+        (
+            "faultgate_plugin_instance_limit_refusals_total",
+            "counter",
+            "Connections (tcp) or requests (http) refused because a fault's plugin instance had to be made afresh while --max-plugin-instances were in use.",
+            |s| s.instance_limit_refusals.get(),
         ),
         (
             "faultgate_http_requests_total",

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::plugin_host::PluginError;
+
 /// A number that goes up (and, for gauges, down), as Prometheus counts.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -31,9 +33,23 @@ pub struct Stats {
     /// Stays 0 while a proxy has no fault: such a proxy never calls a
     /// plugin.
     pub plugin_instances: Counter,
+    /// Connections (or requests) refused because a fault's instance had to
+    /// be made afresh and `--max-plugin-instances` were in use.
+    pub instance_limit_refusals: Counter,
     /// HTTP requests received (`http` mode).
     pub http_requests: Counter,
     /// Times a fault acted: a TCP fault applied to a connection direction,
     /// or an HTTP fault delayed, answered, reset or held a request.
     pub faults_injected: Counter,
+}
+
+impl Stats {
+    /// A connection (or request) failed because of a plugin: counted, and
+    /// counted apart when no instance could be made for it.
+    pub fn count_failure(&self, error: &PluginError) {
+        self.plugin_failures.inc();
+        if matches!(error, PluginError::InstanceLimit { .. }) {
+            self.instance_limit_refusals.inc();
+        }
+    }
 }

@@ -169,7 +169,7 @@ impl HttpConn {
     /// A plugin failed: this request gets a 502 naming it; the connection
     /// and every other request go on.
     fn plugin_failed(&self, error: PluginError) -> Response<Body> {
-        self.conn.stats.plugin_failures.inc();
+        self.conn.stats.count_failure(&error);
         tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, "{error}; answering 502");
         error_response(StatusCode::BAD_GATEWAY, "plugin", &error.to_string())
     }

@@ -74,7 +74,9 @@ pub struct PluginHost {
     shared: Arc<HostShared>,
     linker: Linker<InstanceState>,
     plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
-    cache: Option<CompileCache>,
+    cache: Option<Arc<CompileCache>>,
+    /// One compilation at a time (each uses every core already).
+    compiles: tokio::sync::Semaphore,
 }
 
 impl PluginHost {
@@ -91,7 +93,8 @@ impl PluginHost {
         TcpPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .expect("linking the faultgate host interface");
         let host = Self {
-            cache: cache_dir.map(|dir| CompileCache::new(dir, &shared.engine)),
+            cache: cache_dir.map(|dir| Arc::new(CompileCache::new(dir, &shared.engine))),
+            compiles: tokio::sync::Semaphore::new(1),
             shared,
             linker,
             plugins: RwLock::new(BTreeMap::new()),
@@ -160,10 +163,17 @@ impl PluginHost {
             reason,
         };
         load::check_header(bytes).map_err(invalid)?;
-        let component = match &self.cache {
-            Some(cache) => cache.component(&self.shared.engine, source_name, bytes),
-            None => Component::new(&self.shared.engine, bytes).map_err(|e| format!("{e:#}")),
-        }
+        // Compiling takes seconds for a large plugin: off the runtime's
+        // threads, one at a time, so the API and the data path go on.
+        let _turn = self.compiles.acquire().await.expect("never closed");
+        let (engine, cache) = (self.shared.engine.clone(), self.cache.clone());
+        let (name, bytes) = (source_name.to_owned(), bytes.to_vec());
+        let component = tokio::task::spawn_blocking(move || match &cache {
+            Some(cache) => cache.component(&engine, &name, &bytes),
+            None => Component::new(&engine, &bytes).map_err(|e| format!("{e:#}")),
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the compilation stopped: {e}")))
         .map_err(invalid)?;
         load::link(&self.shared, &self.linker, source_name, component, source).await
     }

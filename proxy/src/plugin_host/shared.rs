@@ -261,8 +261,8 @@ impl<W: World> SharedInstance<W> {
                 toxic = ?&*self.toxic,
                 "{error}; the instance is ended, with every connection it served; the next connection gets a fresh instance"
             );
-            (self.on_failure)(&error.to_string());
             self.failed.cancel();
+            (self.on_failure)(&error.to_string());
         }
         error
     }

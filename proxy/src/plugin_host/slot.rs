@@ -78,8 +78,12 @@ impl Failures {
     }
 }
 
+/// The instance serving new connections; `None` from the moment it fails,
+/// so its pool slot goes as soon as its connections have let go too.
+type Current = Arc<Mutex<Option<AnyInstance>>>;
+
+/// When the instance was made, and how a failure streak stands.
 struct State {
-    current: AnyInstance,
     made_at: Instant,
     /// Failures in a row, and when the next instance may be made.
     streak: u32,
@@ -92,6 +96,8 @@ pub struct InstanceSlot {
     toxic: Arc<str>,
     attributes: Attributes,
     seed: u64,
+    current: Current,
+    /// Held while a fresh instance is made, so one is made at a time.
     state: tokio::sync::Mutex<State>,
     failures: Arc<Failures>,
 }
@@ -106,14 +112,16 @@ impl InstanceSlot {
     ) -> Result<Self, PluginError> {
         let toxic: Arc<str> = toxic.into();
         let failures = Arc::new(Failures::default());
-        let current = make(plugin, &toxic, attributes, seed, &failures).await?;
+        let current = Current::default();
+        let first = make(plugin, &toxic, attributes, seed, &failures, &current).await?;
+        *current.lock().unwrap() = Some(first);
         Ok(Self {
             plugin: plugin.clone(),
             toxic,
             attributes: attributes.clone(),
             seed,
+            current,
             state: tokio::sync::Mutex::new(State {
-                current,
                 made_at: Instant::now(),
                 streak: 0,
                 retry_at: None,
@@ -125,9 +133,13 @@ impl InstanceSlot {
     /// The instance for a new connection: the current one, or, once that
     /// failed and its wait is over, a fresh one (`Fresh(true)`).
     pub async fn get(&self) -> Result<(AnyInstance, Fresh), PluginError> {
+        if let Some(current) = self.live() {
+            return Ok((current, Fresh(false)));
+        }
         let mut state = self.state.lock().await;
-        if !state.current.has_failed() {
-            return Ok((state.current.clone(), Fresh(false)));
+        // Another connection may have made it while this one waited.
+        if let Some(current) = self.live() {
+            return Ok((current, Fresh(false)));
         }
         let now = Instant::now();
         let retry_at = match state.retry_at {
@@ -159,6 +171,7 @@ impl InstanceSlot {
             &self.attributes,
             self.seed,
             &self.failures,
+            &self.current,
         )
         .await;
         state.retry_at = None;
@@ -170,7 +183,7 @@ impl InstanceSlot {
                     failures = self.failures.count(),
                     "a fresh instance (fresh fault state) serves the toxic's new connections"
                 );
-                state.current = fresh.clone();
+                *self.current.lock().unwrap() = Some(fresh.clone());
                 state.made_at = Instant::now();
                 Ok((fresh, Fresh(true)))
             }
@@ -186,6 +199,12 @@ impl InstanceSlot {
     pub fn failures(&self) -> &Failures {
         &self.failures
     }
+
+    /// The current instance, unless it failed.
+    fn live(&self) -> Option<AnyInstance> {
+        let current = self.current.lock().unwrap();
+        current.as_ref().filter(|c| !c.has_failed()).cloned()
+    }
 }
 
 async fn make(
@@ -194,10 +213,18 @@ async fn make(
     attributes: &Attributes,
     seed: u64,
     failures: &Arc<Failures>,
+    current: &Current,
 ) -> Result<AnyInstance, PluginError> {
-    let failures = failures.clone();
-    let on_failure: Arc<dyn Fn(&str) + Send + Sync> =
-        Arc::new(move |reason| failures.record(reason));
+    let (failures, current) = (failures.clone(), current.clone());
+    let on_failure: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |reason| {
+        failures.record(reason);
+        // Let the failed instance go (it is the current one: an instance
+        // fails once, and is replaced only after).
+        let mut current = current.lock().unwrap();
+        if current.as_ref().is_some_and(AnyInstance::has_failed) {
+            *current = None;
+        }
+    });
     let toxic = toxic.clone();
     Ok(match plugin.kind() {
         PluginKind::Tcp => AnyInstance::Tcp(

@@ -420,7 +420,7 @@ impl<P: Protocol> Pump<P> {
     /// connection ends as the protocol fails one, a reset for a byte stream,
     /// a FATAL error for a Postgres client.
     async fn fail<W: AsyncWrite + Unpin>(&mut self, writer: &mut W, error: PluginError) -> Ended {
-        self.conn.stats.plugin_failures.inc();
+        self.conn.stats.count_failure(&error);
         tracing::warn!(
             proxy = ?&*self.conn.proxy,
             conn = self.conn.id,
