@@ -141,3 +141,40 @@ async fn twelve_hundred_connections_through_a_fault_share_one_instance_and_all_w
     assert_eq!(fg.metric("faultgate_plugin_instances_total", "p").await, 1);
     assert_eq!(fg.metric("faultgate_plugin_failures_total", "p").await, 0);
 }
+
+/// After a burst of connections has closed, faultgate gives the memory
+/// they held back instead of staying at its peak for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_held_by_a_burst_of_connections_is_given_back() {
+    let (echo_addr, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    let listen = fg.proxy("p", echo_addr).await;
+    fg.add_toxic("p", json!({"type": "noop", "stream": "downstream"}))
+        .await;
+    let baseline = fg.rss_bytes();
+    let mut burst = Vec::new();
+    for _ in 0..3_000 {
+        let mut stream = TcpStream::connect(listen).await.unwrap();
+        echo(&mut stream, &[7u8; 4096]).await;
+        burst.push(stream);
+    }
+    let peak = fg.rss_bytes();
+    let grown = peak.saturating_sub(baseline);
+    assert!(
+        grown > 16 << 20,
+        "3,000 connections grew faultgate by only {grown} bytes"
+    );
+    drop(burst);
+    support::eventually(
+        "every connection closed",
+        Duration::from_secs(10),
+        || async { fg.metric("faultgate_connections_open", "p").await == 0 },
+    )
+    .await;
+    support::eventually(
+        "the burst's memory is given back",
+        Duration::from_secs(20),
+        || async { fg.rss_bytes() < baseline + grown / 4 },
+    )
+    .await;
+}

@@ -8,6 +8,7 @@
 //! the others see it through [`Connection::cancel`].
 
 mod stats;
+mod trim;
 
 pub use stats::{Counter, Stats};
 
@@ -48,6 +49,12 @@ pub struct Connection {
 /// How a connection ended; empty while it is open.
 #[derive(Debug, Default)]
 pub struct HowEnded(OnceLock<Ending>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        trim::connection_closed();
+    }
+}
 
 impl Connection {
     /// How the connection is ending, once something ended it.
