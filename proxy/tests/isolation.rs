@@ -410,7 +410,7 @@ async fn the_api_checks_plugins_and_toxics_with_every_instance_in_use() {
         echo(&mut stream, b"hi").await;
         open.push(stream);
     }
-    let spare = fg.proxy("spare", echo_addr).await;
+    fg.proxy("spare", echo_addr).await;
 
     // Checking still works: a valid plugin uploads, bad attributes are a
     // 400 naming the attribute, not a pool error.
