@@ -104,6 +104,9 @@ impl Stages {
         direction: Direction,
     ) -> Result<Vec<Frame>, PluginError> {
         let mut old = std::mem::take(&mut self.stages);
+        // Exactly as many as wanted: a stage is a few hundred bytes, and an
+        // idle connection should not hold room for stages it never gets.
+        self.stages.reserve_exact(wanted.len());
         let mut fresh = Vec::new();
         for fault in wanted {
             if let Some(i) = old.iter().position(|s| s.fault.id == fault.id) {
