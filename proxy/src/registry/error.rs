@@ -1,6 +1,8 @@
 //! Why a control operation was refused, and the status Toxiproxy answers
 //! each reason with.
 
+use std::net::SocketAddr;
+
 use crate::listener::{ListenError, Mode, SettingsError};
 use crate::plugin_host::PluginError;
 
@@ -25,6 +27,11 @@ pub enum ControlError {
     Attributes(String),
     #[error("{0}")]
     Listen(#[from] ListenError),
+    #[error(
+        "listen address {listen:?}{} is not on loopback: through the control API a proxy listens on loopback only (127.0.0.0/8, ::1), unless faultgate serve runs with --allow-non-loopback-listen (FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN=true), since it could expose an upstream that trusts loopback to the network",
+        resolved(.listen, .addr)
+    )]
+    NotLoopback { listen: String, addr: SocketAddr },
     #[error("{0}")]
     Settings(#[from] SettingsError),
     #[error(
@@ -75,9 +82,19 @@ impl ControlError {
             {
                 409
             }
+            Self::NotLoopback { .. } => 403,
             Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
             Self::Internal(_) => 500,
             _ => 400,
         }
+    }
+}
+
+/// What a name given as a listen address resolved to, if it was a name.
+fn resolved(listen: &str, addr: &SocketAddr) -> String {
+    if addr.to_string() == listen {
+        String::new()
+    } else {
+        format!(" (resolved to {addr})")
     }
 }

@@ -6,11 +6,15 @@
 //! takes: connections only ever see a proxy's chain through its watch channel.
 //!
 //! The rooms: `spec` (the API's bodies), `error` (why an operation was
-//! refused, with its status), and the operations on `proxies`, `toxics` and
-//! `plugins`, each an `impl Registry` of its own.
+//! refused, with its status), `listen` (where a proxy may listen, and the
+//! sockets an operation binds before it changes anything), and the
+//! operations on `proxies` (`populate` apart), `toxics` and `plugins`, each
+//! an `impl Registry` of its own.
 
 mod error;
+mod listen;
 mod plugins;
+mod populate;
 mod proxies;
 mod spec;
 mod toxics;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub use error::ControlError;
+pub use listen::ApiListen;
 pub use spec::{DEFAULT_LISTEN, ProxySpec, ToxicSpec, deserialize_mode};
 
 use crate::listener::Proxy;
@@ -29,14 +34,17 @@ use crate::plugin_host::PluginHost;
 pub struct Registry {
     host: Arc<PluginHost>,
     seed: u64,
+    /// Where proxies made or moved through the API may listen.
+    api_listen: ApiListen,
     proxies: Mutex<BTreeMap<String, Arc<Proxy>>>,
 }
 
 impl Registry {
-    pub fn new(host: Arc<PluginHost>, seed: u64) -> Self {
+    pub fn new(host: Arc<PluginHost>, seed: u64, api_listen: ApiListen) -> Self {
         Self {
             host,
             seed,
+            api_listen,
             proxies: Mutex::new(BTreeMap::new()),
         }
     }

@@ -1,32 +1,62 @@
-//! Proxy operations: create, update, delete, populate and reset.
+//! Proxy operations: create, update, delete and reset (populate is in
+//! `populate`). Each checks everything and binds the sockets it needs
+//! before it changes anything, so a refusal leaves every proxy, its
+//! listener and its connections as they were.
 
 use std::sync::Arc;
 
 use super::Registry;
 use super::error::ControlError;
-use super::spec::{DEFAULT_LISTEN, ProxySpec};
+use super::listen::{Giver, Socket, bind_after_release, bind_or_wait, check_listen, names};
+use super::spec::{DEFAULT_LISTEN, ProxySpec, required};
 use crate::faults::Chain;
-use crate::listener::{Endpoints, Proxy};
+use crate::listener::{Bound, Endpoints, Proxy};
 
 impl Registry {
     /// Creates a proxy and, unless `enabled` is false, starts it listening.
     pub async fn create(&self, spec: ProxySpec) -> Result<Arc<Proxy>, ControlError> {
+        self.create_as(spec, Giver::Api).await
+    }
+
+    /// Creates a proxy of the config file read at start-up, which may listen
+    /// on any address.
+    pub async fn create_from_config_file(
+        &self,
+        spec: ProxySpec,
+    ) -> Result<Arc<Proxy>, ControlError> {
+        self.create_as(spec, Giver::ConfigFile).await
+    }
+
+    async fn create_as(&self, spec: ProxySpec, giver: Giver) -> Result<Arc<Proxy>, ControlError> {
         let mut proxies = self.proxies.lock().await;
         let (name, upstream) = required(&spec, "")?;
         if proxies.contains_key(&name) {
             return Err(ControlError::ProxyExists);
         }
-        let proxy = self.build(&spec, name.clone(), upstream).await?;
+        let listen = spec
+            .listen
+            .clone()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        check_listen(&listen, giver, self.api_listen).await?;
+        let proxy = self
+            .prepare(&spec, name.clone(), upstream, listen.clone())
+            .await?;
+        if spec.enabled.unwrap_or(true) {
+            proxy.start_on(Bound::bind(&listen).await?);
+        }
         proxies.insert(name, proxy.clone());
         Ok(proxy)
     }
 
-    /// Makes a proxy from a checked spec, attaches its faults and starts it.
-    async fn build(
+    /// Makes a proxy from a spec, with its faults, checking everything; it
+    /// does not listen yet. Nothing changes: the caller decides.
+    pub(super) async fn prepare(
         &self,
         spec: &ProxySpec,
         name: String,
         upstream: String,
+        listen: String,
     ) -> Result<Arc<Proxy>, ControlError> {
         let mode = spec.mode.unwrap_or_default();
         let endpoints = Endpoints::prepare(
@@ -41,17 +71,14 @@ impl Registry {
             let fault = self.fault(toxic.clone(), &chain, mode).await?;
             chain.faults.push(Arc::new(fault));
         }
-        let listen = spec.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
         let proxy = Proxy::new(name, mode, listen, endpoints, self.seed);
         proxy.set_chain(chain);
-        if spec.enabled.unwrap_or(true) {
-            proxy.start().await?;
-        }
         Ok(proxy)
     }
 
     /// Changes a proxy's listen address, upstream, TLS settings or enabled
-    /// state. Everything is checked before anything changes.
+    /// state. Everything is checked, and the socket it is to listen on
+    /// bound, before anything changes.
     pub async fn update(&self, name: &str, spec: ProxySpec) -> Result<Arc<Proxy>, ControlError> {
         let proxies = self.proxies.lock().await;
         let proxy = proxies
@@ -80,16 +107,54 @@ impl Registry {
         } else {
             None
         };
-        if let Some(listen) = spec.listen.filter(|l| !l.is_empty()) {
-            proxy.set_listen(listen).await?;
+        // A new address, unless it names the one the proxy has.
+        let moved_to = match spec.listen.filter(|l| !l.is_empty()) {
+            Some(listen) if !names(&listen, &proxy.listen()).await => Some(listen),
+            _ => None,
+        };
+        if let Some(listen) = &moved_to {
+            check_listen(listen, Giver::Api, self.api_listen).await?;
         }
+        let listening = proxy.enabled();
+        let enable = spec.enabled.unwrap_or(listening);
+        let socket = match (&moved_to, enable) {
+            (_, false) => None,
+            (None, true) if listening => None,
+            (None, true) => Some(bind_or_wait(&proxy.listen(), &[]).await?),
+            (Some(listen), true) if listening => {
+                Some(bind_or_wait(listen, std::slice::from_ref(&proxy)).await?)
+            }
+            (Some(listen), true) => Some(bind_or_wait(listen, &[]).await?),
+        };
+        // Nothing has changed yet. A socket on the port the proxy holds is
+        // bound once it let go, and if it cannot be, the proxy gets its own
+        // back and nothing changed.
+        let socket = match socket {
+            None => None,
+            Some(Socket::Ready(bound)) => Some(bound),
+            Some(Socket::AfterRelease { listen, holder }) => {
+                bind_after_release(vec![(listen, holder)]).await?.pop()
+            }
+        };
+        // From here on nothing fails.
         if let Some(endpoints) = endpoints {
             proxy.set_endpoints(endpoints);
         }
-        match spec.enabled {
-            Some(true) => proxy.start().await?,
-            Some(false) => proxy.stop().await,
-            None => {}
+        match socket {
+            Some(bound) => {
+                // Moved (its old listener and connections close, as
+                // Toxiproxy's do) or started.
+                proxy.stop().await;
+                proxy.start_on(bound);
+            }
+            None => {
+                if listening && !enable {
+                    proxy.stop().await;
+                }
+                if let Some(listen) = moved_to {
+                    proxy.set_listen(listen);
+                }
+            }
         }
         Ok(proxy)
     }
@@ -105,67 +170,21 @@ impl Registry {
         Ok(())
     }
 
-    /// Creates or replaces proxies from a list, Toxiproxy's `POST /populate`:
-    /// a proxy whose listen and upstream are unchanged is left alone (with its
-    /// faults and connections), so populating twice is harmless. Every entry
-    /// is checked before any is applied. On a failure part-way the proxies
-    /// done so far are returned with the error.
-    pub async fn populate(&self, specs: Vec<ProxySpec>) -> (Vec<Arc<Proxy>>, Option<ControlError>) {
-        for (i, spec) in specs.iter().enumerate() {
-            if let Err(e) = required(spec, &format!(" at proxy {}", i + 1)) {
-                return (Vec::new(), Some(e));
-            }
-        }
-        let mut proxies = self.proxies.lock().await;
-        let mut done = Vec::new();
-        for spec in specs {
-            let (name, upstream) = required(&spec, "").expect("checked above");
-            if let Some(existing) = proxies.get(&name) {
-                let same_listen = spec
-                    .listen
-                    .as_deref()
-                    .is_none_or(|l| l == existing.listen());
-                let same_endpoints = spec.mode.unwrap_or_default() == existing.mode()
-                    && spec.tls == existing.tls()
-                    && spec.upstream_tls == existing.upstream_tls()
-                    && spec
-                        .postgres_tls
-                        .is_none_or(|t| Some(t) == existing.postgres_tls());
-                if same_listen && existing.upstream() == upstream && same_endpoints {
-                    done.push(existing.clone());
-                    continue;
-                }
-                existing.stop().await;
-                proxies.remove(&name);
-            }
-            match self.build(&spec, name.clone(), upstream).await {
-                Ok(proxy) => {
-                    proxies.insert(name, proxy.clone());
-                    done.push(proxy);
-                }
-                Err(e) => return (done, Some(e)),
-            }
-        }
-        (done, None)
-    }
-
     /// Toxiproxy's `POST /reset`: every proxy enabled, every fault removed.
+    /// The disabled proxies' sockets are bound first, so a port taken
+    /// meanwhile refuses the whole reset before any fault is removed.
     pub async fn reset(&self) -> Result<(), ControlError> {
-        for proxy in self.proxies.lock().await.values() {
-            proxy.start().await?;
+        let proxies = self.proxies.lock().await;
+        let mut sockets = Vec::new();
+        for proxy in proxies.values().filter(|p| !p.enabled()) {
+            sockets.push((proxy, Bound::bind(&proxy.listen()).await?));
+        }
+        for (proxy, bound) in sockets {
+            proxy.start_on(bound);
+        }
+        for proxy in proxies.values() {
             proxy.set_chain(Chain::default());
         }
         Ok(())
-    }
-}
-
-/// The name and upstream a create needs; `at` says where, for populate.
-fn required(spec: &ProxySpec, at: &str) -> Result<(String, String), ControlError> {
-    let name = spec.name.clone().filter(|n| !n.is_empty());
-    let upstream = spec.upstream.clone().filter(|u| !u.is_empty());
-    match (name, upstream) {
-        (None, _) => Err(ControlError::MissingField(format!("name{at}"))),
-        (_, None) => Err(ControlError::MissingField(format!("upstream{at}"))),
-        (Some(name), Some(upstream)) => Ok((name, upstream)),
     }
 }

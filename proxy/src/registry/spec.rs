@@ -5,6 +5,7 @@
 use serde::de::{Error as _, IntoDeserializer};
 use serde::{Deserialize, Deserializer};
 
+use super::error::ControlError;
 use crate::listener::Mode;
 use crate::plugin_host::Direction;
 use crate::postgres::PostgresTls;
@@ -64,6 +65,17 @@ pub fn deserialize_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>,
     Mode::deserialize(text.to_ascii_lowercase().into_deserializer())
         .map(Some)
         .map_err(|e: serde::de::value::Error| D::Error::custom(format!("mode {text:?}: {e}")))
+}
+
+/// The name and upstream a create needs; `at` says where, for populate.
+pub(super) fn required(spec: &ProxySpec, at: &str) -> Result<(String, String), ControlError> {
+    let name = spec.name.clone().filter(|n| !n.is_empty());
+    let upstream = spec.upstream.clone().filter(|u| !u.is_empty());
+    match (name, upstream) {
+        (None, _) => Err(ControlError::MissingField(format!("name{at}"))),
+        (_, None) => Err(ControlError::MissingField(format!("upstream{at}"))),
+        (Some(name), Some(upstream)) => Ok((name, upstream)),
+    }
 }
 
 #[cfg(test)]

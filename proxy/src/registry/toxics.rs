@@ -18,8 +18,8 @@ impl Registry {
         proxy: &str,
         spec: ToxicSpec,
     ) -> Result<Arc<Fault>, ControlError> {
-        let proxy = self.get(proxy).await?;
-        let _serialized = self.proxies.lock().await;
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
         let fault = Arc::new(self.fault(spec, &chain, proxy.mode()).await?);
         chain.faults.push(fault.clone());
@@ -35,8 +35,8 @@ impl Registry {
         toxic: &str,
         spec: ToxicSpec,
     ) -> Result<Arc<Fault>, ControlError> {
-        let proxy = self.get(proxy).await?;
-        let _serialized = self.proxies.lock().await;
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
         let position = chain
             .faults
@@ -61,8 +61,8 @@ impl Registry {
     }
 
     pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ControlError> {
-        let proxy = self.get(proxy).await?;
-        let _serialized = self.proxies.lock().await;
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
         let before = chain.faults.len();
         chain.faults.retain(|f| f.name != toxic);
@@ -82,8 +82,8 @@ impl Registry {
         proxy: &str,
         specs: Vec<ToxicSpec>,
     ) -> Result<Arc<Chain>, ControlError> {
-        let proxy = self.get(proxy).await?;
-        let _serialized = self.proxies.lock().await;
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
         let old = proxy.chain();
         let mut chain = Chain::default();
         for spec in specs {

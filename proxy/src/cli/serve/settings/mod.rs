@@ -144,6 +144,16 @@ serve_settings! {
     no_plugin_cache: bool = Switch,
         flag "no-plugin-cache", conflicts_with "plugin_cache";
 
+    /// Let proxies made or moved through the control API listen on addresses
+    /// other than loopback (127.0.0.0/8, ::1), such as 0.0.0.0.
+    ///
+    /// Without it such a request is refused (403): one API call must not
+    /// expose to the network an upstream that trusts loopback. Proxies of
+    /// the config file may listen anywhere without it. The image turns it
+    /// on, since its proxies listen on every address inside the container.
+    allow_non_loopback_listen: bool = Switch,
+        flag "allow-non-loopback-listen", env "FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN";
+
     /// Log format.
     log_format: LogFormat = One(Choice::<LogFormat>::new()),
         flag "log-format", env "FAULTGATE_LOG_FORMAT", value "LOG_FORMAT", default "text";
