@@ -91,7 +91,7 @@ impl PluginHost {
         TcpPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .expect("linking the faultgate host interface");
         let host = Self {
-            cache: cache_dir.map(|dir| CompileCache::new(dir, &shared.engine)),
+            cache: cache_dir.and_then(|dir| CompileCache::open(dir, &shared.engine)),
             shared,
             linker,
             plugins: RwLock::new(BTreeMap::new()),
@@ -165,7 +165,29 @@ impl PluginHost {
             None => Component::new(&self.shared.engine, bytes).map_err(|e| format!("{e:#}")),
         }
         .map_err(invalid)?;
-        load::link(&self.shared, &self.linker, source_name, component, source).await
+        let linked = load::link(&self.shared, &self.linker, source_name, component, source).await;
+        if linked.is_err() {
+            // Compiled, but no plugin: not kept in the cache.
+            self.discard(bytes);
+        }
+        linked
+    }
+
+    /// Forgets the compiled code of a component that was refused (it
+    /// compiled, but is no plugin, or was refused where it was to go), so
+    /// the compile cache does not keep it; unless a plugin uploaded with the
+    /// same bytes is loaded.
+    pub fn discard(&self, bytes: &[u8]) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        let sha256 = sha256_hex(bytes);
+        let loaded = self.list().iter().any(
+            |plugin| matches!(plugin.source(), PluginSource::Upload { sha256: s } if *s == sha256),
+        );
+        if !loaded {
+            cache.remove(bytes);
+        }
     }
 
     /// Makes `plugin` available by its name; returns the one it replaces.

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use super::Registry;
 use super::error::ControlError;
+use crate::faults::Chain;
+use crate::listener::Proxy;
 use crate::plugin_host::{Plugin, PluginError, PluginSource, sha256_hex};
 
 impl Registry {
@@ -21,8 +23,35 @@ impl Registry {
             .await
             .map_err(|e| ControlError::BadPlugin(e.to_string()))?;
         let proxies = self.proxies.lock().await;
+        let rebound = match self.rebind(&plugin, proxies.values()).await {
+            Ok(rebound) => rebound,
+            Err(refused) => {
+                // Refused: its compiled code is not kept for a next start.
+                self.host.discard(bytes);
+                return Err(refused);
+            }
+        };
+        if let Some(old) = self.host.install(plugin.clone()) {
+            tracing::info!(plugin = plugin.name(), previous = %old.description().version, version = %plugin.description().version, "plugin replaced");
+        } else {
+            tracing::info!(plugin = plugin.name(), "plugin uploaded");
+        }
+        for (proxy, chain) in rebound {
+            proxy.set_chain(chain);
+        }
+        Ok(plugin)
+    }
+
+    /// The chains of the proxies whose faults use a plugin of `plugin`'s
+    /// name, with those faults rebound to `plugin`; refused if it rejects
+    /// the attributes of one of them. Nothing changes.
+    async fn rebind(
+        &self,
+        plugin: &Arc<Plugin>,
+        proxies: impl Iterator<Item = &Arc<Proxy>>,
+    ) -> Result<Vec<(Arc<Proxy>, Chain)>, ControlError> {
         let mut rebound = Vec::new();
-        for proxy in proxies.values() {
+        for proxy in proxies {
             let mut chain = (*proxy.chain()).clone();
             let mut uses = false;
             for fault in chain
@@ -56,15 +85,7 @@ impl Registry {
                 rebound.push((proxy.clone(), chain));
             }
         }
-        if let Some(old) = self.host.install(plugin.clone()) {
-            tracing::info!(plugin = plugin.name(), previous = %old.description().version, version = %plugin.description().version, "plugin replaced");
-        } else {
-            tracing::info!(plugin = plugin.name(), "plugin uploaded");
-        }
-        for (proxy, chain) in rebound {
-            proxy.set_chain(chain);
-        }
-        Ok(plugin)
+        Ok(rebound)
     }
 
     /// Unloads a plugin, unless a fault uses it.

@@ -137,6 +137,11 @@ serve_settings! {
 
     /// Where compiled plugins are kept between runs, keyed by content hash
     /// [default: $XDG_CACHE_HOME/faultgate, else ~/.cache/faultgate].
+    ///
+    /// Loading an entry runs its code, so the directory is used only if it
+    /// is this user's and writable by no one else, and the directories above
+    /// it are this user's or root's and writable by no one else (or sticky);
+    /// otherwise faultgate warns, saying what to run, and does without it.
     plugin_cache: Option<PathBuf> = Optional { scalar: FilePath, unset: default_cache_dir, none: "(none)" },
         flag "plugin-cache", env "FAULTGATE_PLUGIN_CACHE", value "DIR";
 
