@@ -22,6 +22,7 @@ USER faultgate
 # Listen on every interface inside the container; publish the port only
 # where a person needs it.
 ENV FAULTGATE_API=0.0.0.0:8474 \
+    FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN=true \
     FAULTGATE_PLUGIN_CACHE=/var/lib/faultgate/cache
 EXPOSE 8474
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
 use faultgate::plugin_host::{PluginHost, PluginLimits};
-use faultgate::registry::Registry;
+use faultgate::registry::{ApiListen, Registry};
 use faultgate::{api, clock, config};
 
 use super::{init_logging, plugin_files};
@@ -107,13 +107,18 @@ async fn serve(config: Option<PathBuf>, settings: Settings) -> anyhow::Result<()
         seed,
         "random decisions use this seed (pass --seed {seed} to replay them)"
     );
-    let registry = Arc::new(Registry::new(host, seed));
+    let api_listen = if settings.allow_non_loopback_listen {
+        ApiListen::Anywhere
+    } else {
+        ApiListen::LoopbackOnly
+    };
+    let registry = Arc::new(Registry::new(host, seed, api_listen));
 
     if let Some(path) = &config {
         for spec in config::load(path)? {
             let name = spec.name.clone().unwrap_or_default();
             registry
-                .create(spec)
+                .create_from_config_file(spec)
                 .await
                 .with_context(|| format!("config file {}: proxy {name:?}", path.display()))?;
         }

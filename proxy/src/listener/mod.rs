@@ -9,8 +9,10 @@
 //! waits on the data path: it swaps the chain and returns.
 
 mod accept;
+mod bound;
 mod settings;
 
+pub use bound::{Bound, resolve};
 pub use settings::{Endpoints, Mode, SettingsError};
 
 use std::net::SocketAddr;
@@ -49,6 +51,8 @@ struct Settings {
 struct Listening {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    /// The socket accepted on, for a replacement to take over.
+    bound: Bound,
 }
 
 /// One proxy: a listen address, an upstream, and a fault chain.
@@ -166,30 +170,37 @@ impl Proxy {
         settings.forwarder = forwarder;
     }
 
-    /// Binds the listener and starts accepting. Does nothing if listening.
-    pub async fn start(self: &Arc<Self>) -> Result<(), ListenError> {
-        if self.enabled() {
-            return Ok(());
-        }
-        let listen = self.listen();
-        let listener = TcpListener::bind(&listen)
-            .await
-            .map_err(|error| ListenError::Bind {
-                listen: listen.clone(),
-                error,
-            })?;
-        if let Ok(bound) = listener.local_addr() {
-            self.settings.lock().unwrap().listen = bound.to_string();
-        }
+    /// Starts accepting on a socket bound beforehand, which cannot fail: so
+    /// an operation binds first and changes things after. The proxy must
+    /// not be listening.
+    pub fn start_on(self: &Arc<Self>, bound: Bound) {
+        self.settings.lock().unwrap().listen = bound.addr().to_string();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(self.clone().accept_loop(listener, stop.clone()));
-        *self.listening.lock().unwrap() = Some(Listening { stop, task });
+        let task = tokio::spawn(
+            self.clone()
+                .accept_loop(bound.listener.clone(), stop.clone()),
+        );
+        let previous = self
+            .listening
+            .lock()
+            .unwrap()
+            .replace(Listening { stop, task, bound });
+        debug_assert!(previous.is_none(), "{} was listening already", self.name);
         tracing::info!(proxy = %self.name, mode = ?self.mode, listen = %self.listen(), upstream = %self.upstream(), tls = self.tls().is_some(), "proxy listening");
-        Ok(())
+    }
+
+    /// The socket the proxy accepts on, while it listens.
+    pub fn bound(&self) -> Option<Bound> {
+        self.listening
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|l| l.bound.clone())
     }
 
     /// Closes the listener (new connections are refused) and every open
-    /// connection. Returns once the listening socket is closed.
+    /// connection. Returns once the listening socket is closed (unless a
+    /// [`Bound`] taken from [`Proxy::bound`] keeps it open).
     pub async fn stop(&self) {
         self.stop_listening().await;
         self.close_connections();
@@ -198,7 +209,7 @@ impl Proxy {
     /// Closes the listener; open connections go on.
     pub async fn stop_listening(&self) {
         let listening = self.listening.lock().unwrap().take();
-        if let Some(Listening { stop, task }) = listening {
+        if let Some(Listening { stop, task, .. }) = listening {
             stop.cancel();
             let _ = task.await;
             tracing::info!(proxy = %self.name, "proxy stopped");
@@ -212,26 +223,14 @@ impl Proxy {
         *connections = CancellationToken::new();
     }
 
-    /// Moves the listener to `listen` (restarting it if it was running).
-    pub async fn set_listen(self: &Arc<Self>, listen: String) -> Result<(), ListenError> {
-        if listen == self.listen() {
-            return Ok(());
-        }
-        let was_enabled = self.enabled();
-        let previous = std::mem::replace(&mut self.settings.lock().unwrap().listen, listen);
-        if was_enabled {
-            self.stop().await;
-            if let Err(e) = self.start().await {
-                // Put the old listener back, so a bad address changes nothing.
-                self.settings.lock().unwrap().listen = previous;
-                let _ = self.start().await;
-                return Err(e);
-            }
-        }
-        Ok(())
+    /// Where the proxy listens once started. Moving a proxy that listens is
+    /// stopping it and starting it on a socket bound for the new address.
+    pub fn set_listen(&self, listen: String) {
+        debug_assert!(!self.enabled(), "{} is listening", self.name);
+        self.settings.lock().unwrap().listen = listen;
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
+    async fn accept_loop(self: Arc<Self>, listener: Arc<TcpListener>, stop: CancellationToken) {
         static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
         loop {
             let accepted = tokio::select! {

@@ -93,7 +93,7 @@ impl PluginHost {
         TcpPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .expect("linking the faultgate host interface");
         let host = Self {
-            cache: cache_dir.map(|dir| Arc::new(CompileCache::new(dir, &shared.engine))),
+            cache: cache_dir.and_then(|dir| CompileCache::open(dir, &shared.engine).map(Arc::new)),
             compiles: tokio::sync::Semaphore::new(1),
             shared,
             linker,
@@ -167,15 +167,37 @@ impl PluginHost {
         // threads, one at a time, so the API and the data path go on.
         let _turn = self.compiles.acquire().await.expect("never closed");
         let (engine, cache) = (self.shared.engine.clone(), self.cache.clone());
-        let (name, bytes) = (source_name.to_owned(), bytes.to_vec());
+        let (name, owned) = (source_name.to_owned(), bytes.to_vec());
         let component = tokio::task::spawn_blocking(move || match &cache {
-            Some(cache) => cache.component(&engine, &name, &bytes),
-            None => Component::new(&engine, &bytes).map_err(|e| format!("{e:#}")),
+            Some(cache) => cache.component(&engine, &name, &owned),
+            None => Component::new(&engine, &owned).map_err(|e| format!("{e:#}")),
         })
         .await
         .unwrap_or_else(|e| Err(format!("the compilation stopped: {e}")))
         .map_err(invalid)?;
-        load::link(&self.shared, &self.linker, source_name, component, source).await
+        let linked = load::link(&self.shared, &self.linker, source_name, component, source).await;
+        if linked.is_err() {
+            // Compiled, but no plugin: not kept in the cache.
+            self.discard(bytes);
+        }
+        linked
+    }
+
+    /// Forgets the compiled code of a component that was refused (it
+    /// compiled, but is no plugin, or was refused where it was to go), so
+    /// the compile cache does not keep it; unless a plugin uploaded with the
+    /// same bytes is loaded.
+    pub fn discard(&self, bytes: &[u8]) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        let sha256 = sha256_hex(bytes);
+        let loaded = self.list().iter().any(
+            |plugin| matches!(plugin.source(), PluginSource::Upload { sha256: s } if *s == sha256),
+        );
+        if !loaded {
+            cache.remove(bytes);
+        }
     }
 
     /// Makes `plugin` available by its name; returns the one it replaces.

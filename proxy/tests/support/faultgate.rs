@@ -28,6 +28,11 @@ impl Faultgate {
     /// and `--no-plugin-cache` unless EXTRA says otherwise) and waits until
     /// its API is ready.
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// Like [`Faultgate::start`], with these environment variables set.
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let seed: &[&str] = if extra.contains(&"--seed") {
             &[]
         } else {
@@ -45,6 +50,7 @@ impl Faultgate {
             .args(cache)
             .args(extra)
             .env("RUST_LOG", "info,faultgate=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

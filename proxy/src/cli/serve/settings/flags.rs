@@ -2,7 +2,7 @@
 //! environment variable, `--help` text and possible values), and what
 //! clap read for it.
 
-use clap::builder::{PossibleValue, TypedValueParser};
+use clap::builder::{BoolishValueParser, PossibleValue, TypedValueParser};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches};
 
@@ -69,16 +69,12 @@ pub fn arg<P: Parser>(setting: &Setting, parser: &P) -> Arg {
         arg = arg.long_help(long);
     }
     arg = match P::ARITY {
-        Arity::Switch => {
-            // clap would read "false" from a variable as a bool, which
-            // `Switch` does not see.
-            assert!(
-                setting.env.is_none(),
-                "--{}: a switch has no environment variable",
-                setting.flag
-            );
-            arg.action(ArgAction::SetTrue)
-        }
+        // Its environment variable may say true or false (or yes, no, on,
+        // off, 1, 0); clap reads it as a bool, handed over as text by
+        // `given`.
+        Arity::Switch => arg
+            .action(ArgAction::SetTrue)
+            .value_parser(BoolishValueParser::new()),
         Arity::One => arg
             .action(ArgAction::Set)
             .value_parser(AsText(parser.possible_values())),
@@ -109,13 +105,17 @@ pub fn given(matches: &ArgMatches, setting: &Setting) -> Option<Given> {
         ValueSource::EnvVariable => Source::Env(setting.env?),
         _ => return None,
     };
-    // A switch has no text: clap holds a bool for it.
-    let texts = matches
-        .try_get_many::<String>(setting.key)
-        .ok()
-        .flatten()
-        .map(|values| values.cloned().collect())
-        .unwrap_or_default();
+    // A switch's value is a bool clap read, from its flag (true) or its
+    // environment variable.
+    let texts = match matches.try_get_one::<bool>(setting.key) {
+        Ok(Some(on)) => vec![on.to_string()],
+        _ => matches
+            .try_get_many::<String>(setting.key)
+            .ok()
+            .flatten()
+            .map(|values| values.cloned().collect())
+            .unwrap_or_default(),
+    };
     Some(Given { texts, source })
 }
 

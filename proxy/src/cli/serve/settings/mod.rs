@@ -137,12 +137,27 @@ serve_settings! {
 
     /// Where compiled plugins are kept between runs, keyed by content hash
     /// [default: $XDG_CACHE_HOME/faultgate, else ~/.cache/faultgate].
+    ///
+    /// Loading an entry runs its code, so the directory is used only if it
+    /// is this user's and writable by no one else, and the directories above
+    /// it are this user's or root's and writable by no one else (or sticky);
+    /// otherwise faultgate warns, saying what to run, and does without it.
     plugin_cache: Option<PathBuf> = Optional { scalar: FilePath, unset: default_cache_dir, none: "(none)" },
         flag "plugin-cache", env "FAULTGATE_PLUGIN_CACHE", value "DIR";
 
     /// Compile plugins at every start instead of caching them.
     no_plugin_cache: bool = Switch,
         flag "no-plugin-cache", conflicts_with "plugin_cache";
+
+    /// Let proxies made or moved through the control API listen on addresses
+    /// other than loopback (127.0.0.0/8, ::1), such as 0.0.0.0.
+    ///
+    /// Without it such a request is refused (403): one API call must not
+    /// expose to the network an upstream that trusts loopback. Proxies of
+    /// the config file may listen anywhere without it. The image turns it
+    /// on, since its proxies listen on every address inside the container.
+    allow_non_loopback_listen: bool = Switch,
+        flag "allow-non-loopback-listen", env "FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN";
 
     /// Log format.
     log_format: LogFormat = One(Choice::<LogFormat>::new()),

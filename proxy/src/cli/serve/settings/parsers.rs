@@ -22,7 +22,8 @@ pub enum Arity {
     /// `--plugin A --plugin B`, or `--plugin A,B` (and so in its
     /// environment variable).
     Many,
-    /// `--no-plugin-cache`: no value; there is no environment variable.
+    /// `--no-plugin-cache`: no value; its environment variable, if it has
+    /// one, says true or false.
     Switch,
 }
 
@@ -341,15 +342,21 @@ impl<S: Scalar> Parser for List<S> {
     }
 }
 
-/// A flag without a value; `true` or `false` in the `[serve]` table.
+/// A flag without a value; `true` or `false` in the `[serve]` table and in
+/// its environment variable.
 pub struct Switch;
 
 impl Parser for Switch {
     type Value = bool;
     const ARITY: Arity = Arity::Switch;
 
-    fn read_texts(&self, _texts: &[String]) -> Result<bool, String> {
-        Ok(true)
+    /// The flag gives no text (on); its variable, what clap read of it.
+    fn read_texts(&self, texts: &[String]) -> Result<bool, String> {
+        match texts.last().map(String::as_str) {
+            None | Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(format!("{other:?} is not true or false")),
+        }
     }
 
     fn read_toml(&self, value: &toml::Value) -> Result<bool, String> {

@@ -68,6 +68,7 @@ fn with_nothing_given_every_setting_has_its_default() {
     assert_eq!(settings.max_plugin_instances, 10_000);
     assert_eq!(settings.plugin_cache, default_cache_dir());
     assert!(!settings.no_plugin_cache);
+    assert!(!settings.allow_non_loopback_listen);
     assert!(matches!(settings.log_format, LogFormat::Text));
     assert_eq!(settings.shutdown_grace, Duration::from_secs(10));
     let keys: Vec<&str> = shown.iter().map(|s| s.key).collect();
@@ -224,4 +225,32 @@ fn an_unknown_key_is_refused_naming_the_settings() {
             KEYS.join(", ")
         )
     );
+}
+
+#[test]
+fn a_switch_is_set_by_its_flag_and_by_its_environment_variable_saying_true_or_false() {
+    let var = "FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN";
+    let resolved = |given: &dyn Fn(&Setting) -> Option<Given>| {
+        let (settings, shown) = Settings::resolve(given, None).unwrap();
+        (
+            settings.allow_non_loopback_listen,
+            source_of(&shown, "allow_non_loopback_listen"),
+        )
+    };
+    let matches = flags(&["--allow-non-loopback-listen"]);
+    assert_eq!(
+        resolved(&|s: &Setting| given(&matches, s)),
+        (true, Source::Flag)
+    );
+    for (text, on) in [("true", true), ("false", false)] {
+        assert_eq!(
+            resolved(&|s: &Setting| (s.key == "allow_non_loopback_listen")
+                .then(|| env(var, text))
+                .flatten()),
+            (on, Source::Env(var))
+        );
+    }
+    let file = File::new("[serve]\nallow_non_loopback_listen = true\n");
+    let (settings, _) = Settings::resolve(|_| None, Some(&file.table())).unwrap();
+    assert!(settings.allow_non_loopback_listen);
 }

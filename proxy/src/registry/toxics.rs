@@ -1,0 +1,208 @@
+//! Toxic operations: attach, change, remove and replace a proxy's faults,
+//! each checked completely (the plugin's own `validate` included) before the
+//! chain is swapped.
+
+use std::sync::Arc;
+
+use super::Registry;
+use super::error::ControlError;
+use super::spec::ToxicSpec;
+use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json};
+use crate::listener::Mode;
+use crate::plugin_host::{Direction, PluginError, PluginKind};
+
+impl Registry {
+    /// Attaches a fault at the end of a proxy's chain.
+    pub async fn add_toxic(
+        &self,
+        proxy: &str,
+        spec: ToxicSpec,
+    ) -> Result<Arc<Fault>, ControlError> {
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
+        let mut chain = (*proxy.chain()).clone();
+        let fault = Arc::new(self.fault(spec, &chain, proxy.mode()).await?);
+        chain.faults.push(fault.clone());
+        proxy.set_chain(chain);
+        Ok(fault)
+    }
+
+    /// Changes a fault's toxicity or attributes (merged into the old ones).
+    /// The fault is replaced in place: connections drop its old instance.
+    pub async fn update_toxic(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        spec: ToxicSpec,
+    ) -> Result<Arc<Fault>, ControlError> {
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
+        let mut chain = (*proxy.chain()).clone();
+        let position = chain
+            .faults
+            .iter()
+            .position(|f| f.name == toxic)
+            .ok_or(ControlError::ToxicNotFound)?;
+        let old = chain.faults.remove(position);
+        let mut attributes = old.attributes.clone();
+        attributes.extend(spec.attributes.unwrap_or_default());
+        let merged = ToxicSpec {
+            name: Some(old.name.clone()),
+            kind: Some(old.plugin.name().to_owned()),
+            stream: Some(old.stream),
+            toxicity: spec.toxicity.or(Some(old.toxicity)),
+            every: spec.every.or(old.every),
+            attributes: Some(attributes),
+        };
+        let fault = Arc::new(self.fault(merged, &chain, proxy.mode()).await?);
+        chain.faults.insert(position, fault.clone());
+        proxy.set_chain(chain);
+        Ok(fault)
+    }
+
+    pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ControlError> {
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
+        let mut chain = (*proxy.chain()).clone();
+        let before = chain.faults.len();
+        chain.faults.retain(|f| f.name != toxic);
+        if chain.faults.len() == before {
+            return Err(ControlError::ToxicNotFound);
+        }
+        proxy.set_chain(chain);
+        Ok(())
+    }
+
+    /// Replaces a proxy's whole chain in one step (`PUT .../toxics`): open
+    /// connections go from the old chain to the new one between two chunks,
+    /// never seeing a mix. Faults that are unchanged (same name, type, stream,
+    /// toxicity and attributes) keep their per-connection state.
+    pub async fn replace_toxics(
+        &self,
+        proxy: &str,
+        specs: Vec<ToxicSpec>,
+    ) -> Result<Arc<Chain>, ControlError> {
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
+        let old = proxy.chain();
+        let mut chain = Chain::default();
+        for spec in specs {
+            let checked = self.check_toxic(spec, &chain, proxy.mode()).await?;
+            let unchanged = old.find(&checked.name).filter(|o| {
+                o.plugin.name() == checked.plugin.name()
+                    && o.stream == checked.stream
+                    && o.toxicity == checked.toxicity
+                    && o.every == checked.every
+                    && o.attributes == checked.attributes
+            });
+            let fault = match unchanged {
+                Some(same) => same.clone(),
+                None => Arc::new(self.make_fault(checked).await?),
+            };
+            chain.faults.push(fault);
+        }
+        proxy.set_chain(chain);
+        Ok(proxy.chain())
+    }
+
+    /// Checks a toxic spec completely and makes the fault, with its plugin
+    /// instance. `chain` is the chain it will join, for the name check;
+    /// `mode` the proxy's.
+    pub(super) async fn fault(
+        &self,
+        spec: ToxicSpec,
+        chain: &Chain,
+        mode: Mode,
+    ) -> Result<Fault, ControlError> {
+        let checked = self.check_toxic(spec, chain, mode).await?;
+        self.make_fault(checked).await
+    }
+
+    /// Makes a checked fault and its plugin instance: the guest's own
+    /// `fault.create` may still refuse the attributes.
+    async fn make_fault(&self, spec: FaultSpec) -> Result<Fault, ControlError> {
+        Fault::new(spec, self.seed).await.map_err(|e| match e {
+            PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
+            other => ControlError::Plugin(other),
+        })
+    }
+
+    /// Checks a toxic spec completely, the plugin's `validate` included.
+    async fn check_toxic(
+        &self,
+        spec: ToxicSpec,
+        chain: &Chain,
+        mode: Mode,
+    ) -> Result<FaultSpec, ControlError> {
+        let kind = spec
+            .kind
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ControlError::MissingField("type".into()))?;
+        let plugin = self
+            .host
+            .get(&kind)
+            .ok_or_else(|| ControlError::UnknownToxicType {
+                kind: kind.clone(),
+                loaded: self.host.names().join(", "),
+            })?;
+        match (plugin.kind(), mode) {
+            (PluginKind::Http, Mode::Http) | (PluginKind::Postgres, Mode::Postgres) => {}
+            (PluginKind::Tcp, _) => {}
+            (PluginKind::Http, _) => {
+                return Err(ControlError::WrongMode {
+                    kind,
+                    mode: Mode::Http,
+                });
+            }
+            (PluginKind::Postgres, _) => {
+                return Err(ControlError::WrongMode {
+                    kind,
+                    mode: Mode::Postgres,
+                });
+            }
+        }
+        let stream = spec.stream.unwrap_or(Direction::Downstream);
+        let toxicity = spec.toxicity.unwrap_or(1.0);
+        if spec.every == Some(0) {
+            return Err(ControlError::BadRequest(
+                "every must be at least 1 (every Nth connection or request)".into(),
+            ));
+        }
+        if spec.every.is_some() && spec.toxicity.is_some_and(|t| t != 1.0) {
+            return Err(ControlError::BadRequest(
+                "give toxicity or every, not both".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&toxicity) {
+            return Err(ControlError::BadRequest(format!(
+                "toxicity must be between 0 and 1, got {toxicity}"
+            )));
+        }
+        let name = spec
+            .name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("{kind}_{stream}"));
+        if chain.find(&name).is_some() {
+            return Err(ControlError::ToxicExists);
+        }
+        let attributes = spec.attributes.unwrap_or_default();
+        let contract_attributes =
+            attributes_from_json(&attributes).map_err(ControlError::Attributes)?;
+        plugin
+            .validate(&contract_attributes)
+            .await
+            .map_err(|e| match e {
+                PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
+                other => ControlError::Plugin(other),
+            })?;
+        Ok(FaultSpec {
+            name,
+            plugin,
+            stream,
+            toxicity,
+            every: spec.every,
+            attributes,
+            contract_attributes,
+        })
+    }
+}
