@@ -359,3 +359,90 @@ async fn api_answers_at_once_while_a_peer_never_reads() {
         .await
         .expect("the control API waited on a stuck connection");
 }
+
+/// A path segment with every byte outside `[A-Za-z0-9_-]` percent-encoded.
+fn encoded(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Names are escaped as the Prometheus text format says (Prometheus refuses
+/// a whole page for one bad line) and quoted in log lines, so a name can
+/// neither break `/metrics` nor add a series or a log line of its own.
+#[tokio::test]
+async fn proxy_and_toxic_names_are_escaped_in_metrics_and_quoted_in_logs() {
+    let fg = Faultgate::start(&[]).await;
+    let quoting = "a\"b\\c";
+    let injecting = "x\"} 1\nfaultgate_injected{proxy=\"y\"} 1\n# ";
+    let toxic = "t\"\n1";
+    for name in [quoting, injecting] {
+        fg.proxy(name, "127.0.0.1:1").await;
+    }
+    fg.add_toxic(
+        &encoded(injecting),
+        json!({"name": toxic, "type": "latency", "attributes": {"latency": 1}}),
+    )
+    .await;
+    // The API finds them by their percent-encoded names.
+    let shown = fg
+        .expect(
+            "GET",
+            &format!("/proxies/{}", encoded(injecting)),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(shown["name"], injecting);
+    fg.add_toxic(
+        &encoded(quoting),
+        json!({"type": "latency", "attributes": {"latency": 1}}),
+    )
+    .await;
+
+    let (_, page) = fg.request("GET", "/metrics", None).await;
+    let page = page.as_str().unwrap_or_default().to_owned();
+    let samples = support::prometheus::parse(&page)
+        .unwrap_or_else(|e| panic!("/metrics is not in the text format: {e}\n{page}"));
+    let mut proxies: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.name == "faultgate_connections_total")
+        .filter_map(|s| s.label("proxy"))
+        .collect();
+    proxies.sort();
+    assert_eq!(proxies, [quoting, injecting], "{page}");
+    let toxics: Vec<(&str, &str)> = samples
+        .iter()
+        .filter(|s| s.name == "faultgate_toxic_plugin_failures_total")
+        .map(|s| (s.label("proxy").unwrap(), s.label("toxic").unwrap()))
+        .collect();
+    assert!(toxics.contains(&(injecting, toxic)), "{toxics:?}");
+    assert!(
+        samples.iter().all(|s| s.name != "faultgate_injected"),
+        "{page}"
+    );
+
+    support::eventually(
+        "both proxies' starts are logged",
+        Duration::from_secs(5),
+        || async { fg.log().matches("proxy listening").count() >= 2 },
+    )
+    .await;
+    let log = fg.log();
+    for name in [quoting, injecting] {
+        let quoted = format!("proxy={name:?}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("proxy listening") && l.contains(&quoted)),
+            "no log line with {quoted}:\n{log}"
+        );
+    }
+    assert!(
+        !log.lines().any(|l| l.starts_with("faultgate_injected")),
+        "a name split a log line:\n{log}"
+    );
+}

@@ -1,4 +1,8 @@
 //! `GET /metrics`: Prometheus text format.
+//!
+//! Label values are escaped as the format says (`\\`, `\"`, `\n`): a name
+//! is whatever a client chose, and one bad line makes Prometheus refuse the
+//! whole page.
 
 use std::fmt::Write as _;
 
@@ -11,6 +15,20 @@ use crate::conn::Stats;
 
 /// One per-proxy metric: name, Prometheus type, help text, and how to read it.
 type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
+
+/// A label value as the text format writes it.
+fn label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
 
 pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
     let proxies = registry.list().await;
@@ -59,7 +77,7 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(
                 out,
                 "{name}{{proxy=\"{}\"}} {}",
-                proxy.name(),
+                label(proxy.name()),
                 read(proxy.stats())
             );
         }
@@ -72,7 +90,7 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(
             out,
             "faultgate_toxics{{proxy=\"{}\"}} {}",
-            proxy.name(),
+            label(proxy.name()),
             proxy.chain().faults.len()
         );
     }
@@ -85,8 +103,8 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(
                 out,
                 "faultgate_toxic_plugin_failures_total{{proxy=\"{}\",toxic=\"{}\"}} {}",
-                proxy.name(),
-                fault.name,
+                label(proxy.name()),
+                label(&fault.name),
                 fault.instance.failures().count()
             );
         }

@@ -1,9 +1,12 @@
 //! Command-line parsing and the verbs.
 
 mod health;
+mod logging;
 mod plugin;
 mod run;
 mod serve;
+
+pub use logging::init_logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,20 +69,6 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Plugin(command) => plugin::run(command),
         Command::Health(args) => health::run(args),
-    }
-}
-
-/// Sends logs to stdout. `RUST_LOG` refines the level (default `info`).
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
 
