@@ -7,27 +7,32 @@
 //! `GET|DELETE /plugins/{name}` (list, upload, inspect and remove plugins).
 //!
 //! No handler ever waits on a connection: changes swap a proxy's chain and
-//! return, so the API answers at once even when a peer is stuck.
+//! return, so the API answers at once even when a peer is stuck. The server
+//! under the routes ([`server`]) bounds what clients can hold.
 
 mod error;
 mod metrics;
 mod plugins;
 mod proxies;
+mod server;
 mod toxics;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use server::{Limits, Server};
 
 use crate::registry::Registry;
+use server::ServerStats;
 
 /// The largest plugin component `POST /plugins` takes.
 const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -35,8 +40,38 @@ const MAX_PLUGIN_BYTES: usize = 64 << 20;
 /// Shared by every handler.
 pub type AppState = Arc<Registry>;
 
+/// What the routes share: the registry, and the server's counters for
+/// `/metrics`.
+#[derive(Clone)]
+struct Shared {
+    registry: AppState,
+    server: Arc<ServerStats>,
+}
+
+impl FromRef<Shared> for AppState {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.registry.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<ServerStats> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.server.clone()
+    }
+}
+
+/// The control API on `listener`, within `limits`.
+pub fn server(listener: TcpListener, registry: Arc<Registry>, limits: Limits) -> Server {
+    let stats = Arc::new(ServerStats::default());
+    let shared = Shared {
+        registry,
+        server: stats.clone(),
+    };
+    Server::new(listener, router(shared), limits, stats)
+}
+
 /// The API's routes.
-pub fn router(registry: Arc<Registry>) -> Router {
+fn router(shared: Shared) -> Router {
     Router::new()
         .route("/version", get(version))
         .route("/healthz", get(healthz))
@@ -74,7 +109,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn(refuse_browsers))
-        .with_state(registry)
+        .with_state(shared)
 }
 
 /// Like Toxiproxy, refuse requests from browsers: a web page must not be able
