@@ -119,8 +119,6 @@ pub enum ControlError {
     /// time or memory, or no instance was free.
     #[error("{0}")]
     Plugin(PluginError),
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 impl ControlError {
@@ -135,7 +133,6 @@ impl ControlError {
                 409
             }
             Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
-            Self::Internal(_) => 500,
             _ => 400,
         }
     }

@@ -446,3 +446,123 @@ async fn proxy_and_toxic_names_are_escaped_in_metrics_and_quoted_in_logs() {
         "a name split a log line:\n{log}"
     );
 }
+
+/// Sends a `POST path` whose body is `size` bytes; the status and body of
+/// the answer (which may come before the whole body is sent).
+async fn post_of_size(fg: &Faultgate, path: &str, size: usize) -> (u16, serde_json::Value) {
+    use tokio::io::AsyncReadExt;
+    let stream = tokio::net::TcpStream::connect(fg.api_addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n");
+    let sending = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let block = vec![b' '; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(block.len());
+            writer.write_all(&block[..n]).await?;
+            left -= n;
+        }
+        Ok::<_, std::io::Error>(writer)
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = |answer: &[u8]| {
+        let text = String::from_utf8_lossy(answer);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        body.len() >= length
+    };
+    while !complete(&answer) {
+        let n = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap_or(0);
+        assert!(
+            n > 0,
+            "closed without an answer: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    sending.abort();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.into())),
+    )
+}
+
+#[tokio::test]
+async fn errors_made_by_the_framework_are_in_toxiproxy_shape() {
+    let fg = Faultgate::start(&[]).await;
+    let said = fg.expect_error("GET", "/reset", None, 405, "POST").await;
+    assert!(said.contains("GET"), "{said}");
+    let said = fg
+        .expect_error("DELETE", "/proxies", None, 405, "POST")
+        .await;
+    assert!(said.contains("DELETE") && said.contains("GET"), "{said}");
+    fg.expect_error("GET", "/proxies/%ff%fe", None, 400, "UTF-8")
+        .await;
+    fg.expect_error("GET", "/proxies/%ff%fe/toxics", None, 400, "UTF-8")
+        .await;
+
+    let (status, answer) = post_of_size(&fg, "/proxies", 3 << 20).await;
+    support::faultgate::error_mentions(status, &answer, 413, "too large");
+    let (status, answer) = post_of_size(&fg, "/plugins", (64 << 20) + 1).await;
+    support::faultgate::error_mentions(status, &answer, 413, "64 MiB");
+    // Nothing changed.
+    assert_eq!(fg.expect("GET", "/proxies", None, 200).await, json!({}));
+}
+
+/// A plugin whose `validate` traps or runs past its deadline is the
+/// plugin's fault, not faultgate's: a 400 naming the plugin and what
+/// happened, and nothing attached.
+#[tokio::test]
+async fn a_plugin_whose_validate_traps_or_times_out_is_a_400_naming_it() {
+    let plugin = support::faultgate::plugin_build_dir().join("faultgate_test_misbehave.wasm");
+    let fg = Faultgate::start(&[
+        "--plugin",
+        plugin.to_str().unwrap(),
+        "--plugin-deadline-ms",
+        "50",
+    ])
+    .await;
+    fg.proxy("p", "127.0.0.1:1").await;
+    for (behaviour, says) in [("trap", "wasm trap"), ("loop", "time limit")] {
+        let said = fg
+            .expect_error(
+                "POST",
+                "/proxies/p/toxics",
+                Some(json!({"type": "misbehave",
+                    "attributes": {"behaviour": behaviour, "on": "create"}})),
+                400,
+                "misbehave",
+            )
+            .await;
+        assert!(
+            said.contains("validate") && said.contains(says),
+            "{behaviour}: {said}"
+        );
+        assert!(!said.contains("wasm trap: wasm trap"), "said twice: {said}");
+    }
+    assert_eq!(fg.toxics("p").await, json!([]));
+    // The API goes on.
+    fg.add_toxic(
+        "p",
+        json!({"type": "latency", "attributes": {"latency": 1}}),
+    )
+    .await;
+}
