@@ -359,3 +359,210 @@ async fn api_answers_at_once_while_a_peer_never_reads() {
         .await
         .expect("the control API waited on a stuck connection");
 }
+
+/// A path segment with every byte outside `[A-Za-z0-9_-]` percent-encoded.
+fn encoded(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Names are escaped as the Prometheus text format says (Prometheus refuses
+/// a whole page for one bad line) and quoted in log lines, so a name can
+/// neither break `/metrics` nor add a series or a log line of its own.
+#[tokio::test]
+async fn proxy_and_toxic_names_are_escaped_in_metrics_and_quoted_in_logs() {
+    let fg = Faultgate::start(&[]).await;
+    let quoting = "a\"b\\c";
+    let injecting = "x\"} 1\nfaultgate_injected{proxy=\"y\"} 1\n# ";
+    let toxic = "t\"\n1";
+    for name in [quoting, injecting] {
+        fg.proxy(name, "127.0.0.1:1").await;
+    }
+    fg.add_toxic(
+        &encoded(injecting),
+        json!({"name": toxic, "type": "latency", "attributes": {"latency": 1}}),
+    )
+    .await;
+    // The API finds them by their percent-encoded names.
+    let shown = fg
+        .expect(
+            "GET",
+            &format!("/proxies/{}", encoded(injecting)),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(shown["name"], injecting);
+    fg.add_toxic(
+        &encoded(quoting),
+        json!({"type": "latency", "attributes": {"latency": 1}}),
+    )
+    .await;
+
+    let (_, page) = fg.request("GET", "/metrics", None).await;
+    let page = page.as_str().unwrap_or_default().to_owned();
+    let samples = support::prometheus::parse(&page)
+        .unwrap_or_else(|e| panic!("/metrics is not in the text format: {e}\n{page}"));
+    let mut proxies: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.name == "faultgate_connections_total")
+        .filter_map(|s| s.label("proxy"))
+        .collect();
+    proxies.sort();
+    assert_eq!(proxies, [quoting, injecting], "{page}");
+    let toxics: Vec<(&str, &str)> = samples
+        .iter()
+        .filter(|s| s.name == "faultgate_toxic_plugin_failures_total")
+        .map(|s| (s.label("proxy").unwrap(), s.label("toxic").unwrap()))
+        .collect();
+    assert!(toxics.contains(&(injecting, toxic)), "{toxics:?}");
+    assert!(
+        samples.iter().all(|s| s.name != "faultgate_injected"),
+        "{page}"
+    );
+
+    support::eventually(
+        "both proxies' starts are logged",
+        Duration::from_secs(5),
+        || async { fg.log().matches("proxy listening").count() >= 2 },
+    )
+    .await;
+    let log = fg.log();
+    for name in [quoting, injecting] {
+        let quoted = format!("proxy={name:?}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("proxy listening") && l.contains(&quoted)),
+            "no log line with {quoted}:\n{log}"
+        );
+    }
+    assert!(
+        !log.lines().any(|l| l.starts_with("faultgate_injected")),
+        "a name split a log line:\n{log}"
+    );
+}
+
+/// Sends a `POST path` whose body is `size` bytes; the status and body of
+/// the answer (which may come before the whole body is sent).
+async fn post_of_size(fg: &Faultgate, path: &str, size: usize) -> (u16, serde_json::Value) {
+    use tokio::io::AsyncReadExt;
+    let stream = tokio::net::TcpStream::connect(fg.api_addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n");
+    let sending = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let block = vec![b' '; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(block.len());
+            writer.write_all(&block[..n]).await?;
+            left -= n;
+        }
+        Ok::<_, std::io::Error>(writer)
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = |answer: &[u8]| {
+        let text = String::from_utf8_lossy(answer);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        body.len() >= length
+    };
+    while !complete(&answer) {
+        let n = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap_or(0);
+        assert!(
+            n > 0,
+            "closed without an answer: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    sending.abort();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.into())),
+    )
+}
+
+#[tokio::test]
+async fn errors_made_by_the_framework_are_in_toxiproxy_shape() {
+    let fg = Faultgate::start(&[]).await;
+    let said = fg.expect_error("GET", "/reset", None, 405, "POST").await;
+    assert!(said.contains("GET"), "{said}");
+    let said = fg
+        .expect_error("DELETE", "/proxies", None, 405, "POST")
+        .await;
+    assert!(said.contains("DELETE") && said.contains("GET"), "{said}");
+    fg.expect_error("GET", "/proxies/%ff%fe", None, 400, "UTF-8")
+        .await;
+    fg.expect_error("GET", "/proxies/%ff%fe/toxics", None, 400, "UTF-8")
+        .await;
+
+    let (status, answer) = post_of_size(&fg, "/proxies", 3 << 20).await;
+    support::faultgate::error_mentions(status, &answer, 413, "too large");
+    let (status, answer) = post_of_size(&fg, "/plugins", (64 << 20) + 1).await;
+    support::faultgate::error_mentions(status, &answer, 413, "64 MiB");
+    // Nothing changed.
+    assert_eq!(fg.expect("GET", "/proxies", None, 200).await, json!({}));
+}
+
+/// A plugin whose `validate` traps or runs past its deadline is the
+/// plugin's fault, not faultgate's: a 400 naming the plugin and what
+/// happened, and nothing attached.
+#[tokio::test]
+async fn a_plugin_whose_validate_traps_or_times_out_is_a_400_naming_it() {
+    let plugin = support::faultgate::plugin_build_dir().join("faultgate_test_misbehave.wasm");
+    let fg = Faultgate::start(&[
+        "--plugin",
+        plugin.to_str().unwrap(),
+        "--plugin-deadline-ms",
+        "50",
+    ])
+    .await;
+    fg.proxy("p", "127.0.0.1:1").await;
+    for (behaviour, says) in [("trap", "wasm trap"), ("loop", "time limit")] {
+        let said = fg
+            .expect_error(
+                "POST",
+                "/proxies/p/toxics",
+                Some(json!({"type": "misbehave",
+                    "attributes": {"behaviour": behaviour, "on": "create"}})),
+                400,
+                "misbehave",
+            )
+            .await;
+        assert!(
+            said.contains("validate") && said.contains(says),
+            "{behaviour}: {said}"
+        );
+        assert!(!said.contains("wasm trap: wasm trap"), "said twice: {said}");
+    }
+    assert_eq!(fg.toxics("p").await, json!([]));
+    // The API goes on.
+    fg.add_toxic(
+        "p",
+        json!({"type": "latency", "attributes": {"latency": 1}}),
+    )
+    .await;
+}

@@ -12,7 +12,7 @@ mod support;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use support::faultgate::{Faultgate, error_mentions};
+use support::faultgate::{Faultgate, Launch, error_mentions};
 use support::peers::{echo, echo_server};
 use tokio::net::TcpStream;
 
@@ -74,8 +74,14 @@ async fn the_api_refuses_a_non_loopback_listen_address_without_the_opt_in() {
     echo(&mut client, b"still on loopback").await;
 
     // The opt-in's variable saying false leaves it off.
-    let off =
-        Faultgate::start_with_env(&[], &[("FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN", "false")]).await;
+    let off = Faultgate::start_with(
+        &[],
+        Launch {
+            env: &[("FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN", "false")],
+            ..Default::default()
+        },
+    )
+    .await;
     off.expect_error(
         "POST",
         "/proxies",
@@ -106,8 +112,14 @@ async fn the_api_refuses_a_non_loopback_listen_address_without_the_opt_in() {
 
 #[tokio::test]
 async fn with_the_opt_in_in_its_environment_the_api_may_listen_on_every_address() {
-    let fg =
-        Faultgate::start_with_env(&[], &[("FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN", "true")]).await;
+    let fg = Faultgate::start_with(
+        &[],
+        Launch {
+            env: &[("FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN", "true")],
+            ..Default::default()
+        },
+    )
+    .await;
     let (echo_addr, _) = echo_server().await;
     let created = fg
         .expect(

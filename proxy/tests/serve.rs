@@ -266,3 +266,108 @@ async fn json_logs_are_one_object_per_line() {
         );
     }
 }
+
+/// A config file with one tcp proxy "echo" to `upstream`, on a free port:
+/// the dir holding it, the file and the proxy's address.
+fn config_with_echo_proxy(
+    upstream: std::net::SocketAddr,
+) -> (tempfile::TempDir, String, std::net::SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{}", support::free_port())
+        .parse()
+        .unwrap();
+    let file = dir.path().join("proxies.toml");
+    std::fs::write(
+        &file,
+        format!("[[proxies]]\nname = \"echo\"\nlisten = \"{listen}\"\nupstream = \"{upstream}\"\n"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    (dir, file, listen)
+}
+
+/// Opens a control API connection and sends only part of a request: the
+/// head without its blank line, or the head and part of its body.
+async fn half_sent(faultgate: &Faultgate, part: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(faultgate.api_addr())
+        .await
+        .unwrap();
+    stream.write_all(part.as_bytes()).await.unwrap();
+    stream
+}
+
+const HALF_SENT_HEAD: &str = "GET /version HTTP/1.1\r\nHost: x\r\n";
+const HALF_SENT_BODY: &str =
+    "POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"name\": \"ha";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_proxies_at_once_and_exits_within_the_grace_while_api_requests_are_half_sent()
+{
+    let (echo, _) = support::peers::echo_server().await;
+    let (_dir, config, listen) = config_with_echo_proxy(echo);
+    let mut faultgate = Faultgate::start(&["--config", &config, "--shutdown-grace", "2s"]).await;
+    let mut before = tokio::net::TcpStream::connect(listen).await.unwrap();
+    support::peers::echo(&mut before, b"relayed before the signal").await;
+    let _head = half_sent(&faultgate, HALF_SENT_HEAD).await;
+    let _body = half_sent(&faultgate, HALF_SENT_BODY).await;
+    // The server has read both before the signal.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let signalled = Instant::now();
+    faultgate.signal(libc::SIGTERM);
+    support::eventually(
+        "the config proxy refuses new connections",
+        Duration::from_secs(1),
+        || async { tokio::net::TcpStream::connect(listen).await.is_err() },
+    )
+    .await;
+    let code = tokio::task::block_in_place(|| faultgate.wait_exit(Duration::from_secs(6)));
+    assert_eq!(
+        code,
+        Some(0),
+        "faultgate did not exit 0 within 6 s of SIGTERM (grace 2 s):\n{}",
+        faultgate.log()
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "the grace of 2 s was not kept: {:?}",
+        signalled.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_cuts_the_wait_short_while_an_api_request_is_half_sent() {
+    let (echo, _) = support::peers::echo_server().await;
+    let (_dir, config, listen) = config_with_echo_proxy(echo);
+    let mut faultgate = Faultgate::start(&["--config", &config, "--shutdown-grace", "60s"]).await;
+    let mut open = tokio::net::TcpStream::connect(listen).await.unwrap();
+    support::peers::echo(&mut open, b"still open at the signal").await;
+    let _body = half_sent(&faultgate, HALF_SENT_BODY).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    faultgate.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        faultgate.alive(),
+        "faultgate did not wait for the open connection:\n{}",
+        faultgate.log()
+    );
+    // The open connection is still relayed during the grace.
+    support::peers::echo(&mut open, b"relayed during the grace").await;
+    faultgate.signal(libc::SIGTERM);
+    let code = tokio::task::block_in_place(|| faultgate.wait_exit(Duration::from_secs(3)));
+    assert_eq!(
+        code,
+        Some(0),
+        "a second SIGTERM did not end the 60 s wait:\n{}",
+        faultgate.log()
+    );
+    assert!(
+        faultgate
+            .log()
+            .contains("second signal: not waiting any longer"),
+        "{}",
+        faultgate.log()
+    );
+}

@@ -1,18 +1,41 @@
 //! `GET /metrics`: Prometheus text format.
+//!
+//! Label values are escaped as the format says (`\\`, `\"`, `\n`): a name
+//! is whatever a client chose, and one bad line makes Prometheus refuse the
+//! whole page.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::conn::Stats;
+use super::server::ServerStats;
+use crate::conn::{Counter, Stats};
 
 /// One per-proxy metric: name, Prometheus type, help text, and how to read it.
 type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
 
-pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
+/// A label value as the text format writes it.
+fn label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+pub async fn render(
+    State(registry): State<AppState>,
+    State(server): State<Arc<ServerStats>>,
+) -> impl IntoResponse {
     let proxies = registry.list().await;
     let mut out = String::new();
     let series: [Series; 7] = [
@@ -65,7 +88,7 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(
                 out,
                 "{name}{{proxy=\"{}\"}} {}",
-                proxy.name(),
+                label(proxy.name()),
                 read(proxy.stats())
             );
         }
@@ -78,7 +101,7 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(
             out,
             "faultgate_toxics{{proxy=\"{}\"}} {}",
-            proxy.name(),
+            label(proxy.name()),
             proxy.chain().faults.len()
         );
     }
@@ -91,11 +114,65 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(
                 out,
                 "faultgate_toxic_plugin_failures_total{{proxy=\"{}\",toxic=\"{}\"}} {}",
-                proxy.name(),
-                fault.name,
+                label(proxy.name()),
+                label(&fault.name),
                 fault.instance.failures().count()
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP faultgate_connections_refused_total Connections closed as soon as they were accepted: at the process's open-file limit (open_files).\n# TYPE faultgate_connections_refused_total counter"
+    );
+    for proxy in &proxies {
+        let _ = writeln!(
+            out,
+            "faultgate_connections_refused_total{{proxy=\"{}\",reason=\"open_files\"}} {}",
+            label(proxy.name()),
+            proxy.stats().refused_open_files.get()
+        );
+    }
+    api_connections(&mut out, &server);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// A counter by reason: name, help text, and each reason's counter.
+type CounterFamily<'a> = (
+    &'static str,
+    &'static str,
+    &'a [(&'static str, &'a Counter)],
+);
+
+/// The control API's own connections.
+fn api_connections(out: &mut String, server: &ServerStats) {
+    let _ = writeln!(
+        out,
+        "# HELP faultgate_api_connections_open Control API connections open now.\n# TYPE faultgate_api_connections_open gauge\nfaultgate_api_connections_open {}",
+        server.open.get()
+    );
+    let families: [CounterFamily; 2] = [
+        (
+            "faultgate_api_connections_refused_total",
+            "Control API connections answered 503 and closed: every one open was answering a request at --max-api-connections (connection_limit), or the process was at its open-file limit with the API's reserve of descriptors used up (open_files).",
+            &[
+                ("connection_limit", &server.refused_at_limit),
+                ("open_files", &server.refused_open_files),
+            ],
+        ),
+        (
+            "faultgate_api_connections_closed_total",
+            "Control API connections faultgate closed: a request head not complete within --api-header-timeout of its first byte (header_timeout), nothing moving for --api-idle-timeout (idle_timeout), the one quiet longest closed to make way for a new one at --max-api-connections (evicted).",
+            &[
+                ("header_timeout", &server.closed_header_timeout),
+                ("idle_timeout", &server.closed_idle),
+                ("evicted", &server.evicted),
+            ],
+        ),
+    ];
+    for (name, help, reasons) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (reason, counter) in reasons {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", counter.get());
+        }
+    }
 }

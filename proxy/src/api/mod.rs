@@ -7,37 +7,76 @@
 //! `GET|DELETE /plugins/{name}` (list, upload, inspect and remove plugins).
 //!
 //! No handler ever waits on a connection: changes swap a proxy's chain and
-//! return, so the API answers at once even when a peer is stuck.
+//! return, so the API answers at once even when a peer is stuck. Every
+//! error, the framework's own included, has Toxiproxy's shape. The server
+//! under the routes ([`server`]) bounds what clients can hold.
 
 mod error;
 mod metrics;
 mod plugins;
 mod proxies;
+mod server;
 mod toxics;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use server::{Limits, Server};
 
 use crate::registry::Registry;
+use server::ServerStats;
 
 /// The largest plugin component `POST /plugins` takes.
 const MAX_PLUGIN_BYTES: usize = 64 << 20;
 
+/// The largest body any other request takes.
+const MAX_BODY_BYTES: usize = 2 << 20;
+
 /// Shared by every handler.
 pub type AppState = Arc<Registry>;
 
+/// What the routes share: the registry, and the server's counters for
+/// `/metrics`.
+#[derive(Clone)]
+struct Shared {
+    registry: AppState,
+    server: Arc<ServerStats>,
+}
+
+impl FromRef<Shared> for AppState {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.registry.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<ServerStats> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.server.clone()
+    }
+}
+
+/// The control API on `listener`, within `limits`.
+pub fn server(listener: TcpListener, registry: Arc<Registry>, limits: Limits) -> Server {
+    let stats = Arc::new(ServerStats::default());
+    let shared = Shared {
+        registry,
+        server: stats.clone(),
+    };
+    Server::new(listener, router(shared), limits, stats)
+}
+
 /// The API's routes.
-pub fn router(registry: Arc<Registry>) -> Router {
-    Router::new()
+fn router(shared: Shared) -> Router {
+    let routes = Router::new()
         .route("/version", get(version))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
@@ -73,8 +112,59 @@ pub fn router(registry: Arc<Registry>) -> Router {
             get(plugins::show).delete(plugins::delete),
         )
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_browsers))
-        .with_state(registry)
+        .with_state(shared);
+    // Around the routes rather than among their layers, so that it sees
+    // their answers whole: axum adds a 405's `Allow` header outside them.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(in_toxiproxy_shape))
+}
+
+/// Errors the framework makes itself (a method a path does not take, a
+/// body past its limit, a path that is not UTF-8) come as plain text or
+/// with no body; they get Toxiproxy's shape here, so that every error a
+/// client sees has it.
+async fn in_toxiproxy_shape(request: axum::extract::Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = allow
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!(" (it takes {v})"))
+                .unwrap_or_default();
+            format!("method {method} not allowed on {path}{allowed}")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "request body too large: POST /plugins takes at most {} MiB, other requests {} MiB",
+            MAX_PLUGIN_BYTES >> 20,
+            MAX_BODY_BYTES >> 20
+        ),
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_owned(),
+        _ => text,
+    };
+    let mut response = ApiError::new(status, message).into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
 }
 
 /// Like Toxiproxy, refuse requests from browsers: a web page must not be able

@@ -1,9 +1,12 @@
 //! Command-line parsing and the verbs.
 
 mod health;
+mod logging;
 mod plugin;
 mod run;
 mod serve;
+
+pub use logging::init_logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,17 +72,31 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Sends logs to stdout. `RUST_LOG` refines the level (default `info`).
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// SIGINT and SIGTERM, for `serve` and `run`. Installed once, before they
+/// are awaited, so that no signal is missed between two waits (nor kills
+/// the process while it starts).
+pub struct Interrupts {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Installs the handlers; inside the runtime.
+    pub fn install() -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    /// Waits for the next SIGINT or SIGTERM; its name.
+    pub async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 

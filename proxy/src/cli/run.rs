@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::Args;
 use faultgate::runner::{Runner, Scenario, ScenarioReport, report};
 
+use super::Interrupts;
+
 #[derive(Args)]
 #[command(after_help = "A scenario (TOML):\n\n  \
 name = \"a blackholed repository does not block a healthy one\"\n\n  \
@@ -73,15 +75,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let runner = Runner::new().live(true);
         let interrupt = runner.interrupt();
+        let mut interrupts = Interrupts::install()?;
         tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            eprintln!("interrupted: stopping the step, running teardown");
+            let signal = interrupts.next().await;
+            eprintln!("interrupted ({signal}): stopping the step, running teardown");
             interrupt.cancel();
         });
 

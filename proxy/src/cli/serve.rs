@@ -3,18 +3,20 @@
 mod settings;
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
+use tokio_util::sync::CancellationToken;
 
 use faultgate::plugin_host::{PluginHost, PluginLimits};
 use faultgate::registry::{ApiListen, Registry};
 use faultgate::{api, clock, config};
 
-use super::{init_logging, plugin_files};
+use super::{Interrupts, init_logging, plugin_files};
 use settings::{FileTable, Settings};
 
 #[derive(Args)]
@@ -84,6 +86,9 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Option<PathBuf>, settings: Settings) -> anyhow::Result<()> {
+    // First, so that a signal during start-up is seen (once ready) rather
+    // than killing the process.
+    let mut interrupts = Interrupts::install()?;
     let limits = PluginLimits {
         memory_bytes: (settings.plugin_memory_mib << 20) as usize,
         call_deadline: Duration::from_millis(settings.plugin_deadline_ms),
@@ -127,20 +132,42 @@ async fn serve(config: Option<PathBuf>, settings: Settings) -> anyhow::Result<()
     let listener = tokio::net::TcpListener::bind(settings.api)
         .await
         .with_context(|| format!("control API: cannot listen on {}", settings.api))?;
-    tracing::info!(api = %listener.local_addr()?, "control API ready");
-    let (first, second) = signals();
-    axum::serve(listener, api::router(registry.clone()))
-        .with_graceful_shutdown(first)
-        .await
-        .context("control API")?;
-    drain(&registry, settings.shutdown_grace, second).await;
+    let server = api::server(
+        listener,
+        registry.clone(),
+        api::Limits {
+            max_connections: settings.max_api_connections as usize,
+            header_timeout: settings.api_header_timeout,
+            idle_timeout: settings.api_idle_timeout,
+        },
+    );
+    tracing::info!(api = %server.local_addr()?, "control API ready");
+    let stop = CancellationToken::new();
+    let api = server.run(stop.clone());
+    tokio::pin!(api);
+    tokio::select! {
+        signal = interrupts.next() => tracing::info!(signal, "shutting down"),
+        _ = &mut api => anyhow::bail!("the control API stopped"),
+    }
+    shut_down(&registry, stop, api, settings.shutdown_grace, interrupts).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Stops accepting, waits up to `grace` (or a second signal) for open
-/// connections to finish, then closes what is left.
-async fn drain(registry: &Registry, grace: Duration, second: impl Future<Output = ()>) {
+/// After the first signal: stops the proxies and the API accepting, waits
+/// up to `grace` (or a second signal) for open connections to finish, the
+/// API's requests being answered included, then closes what is left.
+async fn shut_down(
+    registry: &Registry,
+    stop: CancellationToken,
+    mut api: Pin<&mut impl Future<Output = ()>>,
+    grace: Duration,
+    mut interrupts: Interrupts,
+) {
+    let deadline = tokio::time::Instant::now() + grace;
+    // The API stops accepting and closes its connections not answering a
+    // request; the proxies stop accepting.
+    stop.cancel();
     let proxies = registry.list().await;
     for proxy in &proxies {
         proxy.stop_listening().await;
@@ -151,52 +178,39 @@ async fn drain(registry: &Registry, grace: Duration, second: impl Future<Output 
             .map(|p| p.stats().connections_open.get())
             .sum::<u64>()
     };
-    if open() > 0 && !grace.is_zero() {
+    if open() > 0 {
         tracing::info!(
             connections = open(),
             ?grace,
             "waiting for open connections to finish"
         );
-        let finished = async {
-            while open() > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::select! {
-            _ = finished => {}
-            _ = tokio::time::sleep(grace) => {}
-            _ = second => tracing::info!("second signal: not waiting any longer"),
+    }
+    let finished = async {
+        api.as_mut().await;
+        while open() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    };
+    let all_finished = tokio::select! {
+        _ = finished => true,
+        _ = tokio::time::sleep_until(deadline) => false,
+        _ = interrupts.next() => {
+            tracing::info!("second signal: not waiting any longer");
+            false
+        }
+    };
+    if !all_finished {
+        tracing::info!(
+            connections = open(),
+            "closing the connections still open (and the control API's)"
+        );
     }
-    let cut = open();
-    if cut > 0 {
-        tracing::info!(connections = cut, "closing the connections still open");
-    }
-    for proxy in &proxies {
+    // A proxy made by a request answered during the wait stops too. The
+    // API's connections close when the caller drops its future.
+    for proxy in registry.list().await {
+        proxy.stop_listening().await;
         proxy.close_connections();
     }
-}
-
-/// Two futures: the first SIGTERM or SIGINT, and the one after it.
-fn signals() -> (impl Future<Output = ()>, impl Future<Output = ()>) {
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-    let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = first_tx.send(());
-        shutdown_signal().await;
-        let _ = second_tx.send(());
-    });
-    (
-        async move {
-            let _ = first_rx.await;
-        },
-        async move {
-            if second_rx.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        },
-    )
 }
 
 /// A proxy holds two sockets per connection: lift the soft limit on open
@@ -229,21 +243,4 @@ fn fresh_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     nanos ^ u64::from(std::process::id()).rotate_left(32)
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
 }

@@ -41,6 +41,10 @@ pub struct Stats {
     /// Times a fault acted: a TCP fault applied to a connection direction,
     /// or an HTTP fault delayed, answered, reset or held a request.
     pub faults_injected: Counter,
+    /// Connections closed as soon as they were accepted because the
+    /// process was at its open-file limit (when accepting, or when dialing
+    /// the upstream).
+    pub refused_open_files: Counter,
 }
 
 impl Stats {

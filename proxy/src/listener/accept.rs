@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::conn::Connection;
+use crate::conn::{Connection, Stats};
 use crate::http::{self, Forwarder};
-use crate::net::{Stream, Upstream};
+use crate::net::{LimitWarning, Stream, Upstream};
 use crate::postgres::{PgSide, PostgresTls};
 use crate::relay::{self, Raw};
 
@@ -65,6 +65,9 @@ impl Accepted {
         };
         let upstream = match dialed {
             Ok(upstream) => upstream,
+            Err(error) if error.out_of_files() => {
+                return refused_at_file_limit(&conn.proxy, &conn.stats);
+            }
             Err(error) => {
                 tracing::warn!(proxy = %conn.proxy, "{error}; closing the client connection");
                 return;
@@ -94,5 +97,21 @@ impl Accepted {
                 None
             }
         }
+    }
+}
+
+/// A connection closed at once because the process was at its open-file
+/// limit: when it was accepted, or when its upstream was to be dialed.
+/// Counted, and logged at most every few seconds (a flood would log a line
+/// per connection).
+pub(super) fn refused_at_file_limit(proxy: &str, stats: &Stats) {
+    static WARNING: LimitWarning = LimitWarning::new();
+    stats.refused_open_files.inc();
+    if let Some(times) = WARNING.hit() {
+        tracing::warn!(
+            proxy = %proxy,
+            times,
+            "open-file limit reached: closing new connections at once (raise the limit with ulimit -n, or open fewer connections)"
+        );
     }
 }

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::conn::{Connection, Stats};
 use crate::faults::Chain;
 use crate::http::Forwarder;
+use crate::net::open_files;
 use crate::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
 use accept::Accepted;
@@ -232,6 +233,7 @@ impl Proxy {
 
     async fn accept_loop(self: Arc<Self>, listener: Arc<TcpListener>, stop: CancellationToken) {
         static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+        open_files::hold_spares();
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -240,8 +242,19 @@ impl Proxy {
             };
             let (client, peer): (_, SocketAddr) = match accepted {
                 Ok(accepted) => accepted,
+                Err(error) if open_files::out_of_files(&error) => {
+                    // Left in the queue, the client would wait for ever:
+                    // close it at once, through the spare descriptor.
+                    if open_files::refuse_one(&listener, b"") {
+                        accept::refused_at_file_limit(&self.name, &self.stats);
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    continue;
+                }
                 Err(error) => {
-                    // Out of file descriptors and the like: back off, go on.
+                    // A connection reset while queued and the like: back
+                    // off, go on.
                     tracing::warn!(proxy = %self.name, %error, "accept failed");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;

@@ -1,16 +1,20 @@
 //! The network under the relay and the HTTP layer: byte streams to peers
-//! (plain TCP or TLS), dialing an upstream, and the adapter that lets hyper
-//! drive such a stream.
+//! (plain TCP or TLS), dialing an upstream, the adapter that lets hyper
+//! drive such a stream, and what listeners do at the open-file limit and
+//! how they say a limit was hit.
 //!
 //! Nothing here knows about faults or proxies; both the data path
 //! ([`crate::relay`], [`crate::http`]) and the scenario runner's client use
 //! these pieces as they are.
 
 mod hyper_io;
+mod limit_warning;
+pub mod open_files;
 mod stream;
 mod upstream;
 
 pub use hyper_io::DialedIo;
+pub use limit_warning::LimitWarning;
 pub use stream::{Ending, Endpoint, Source, Stream, StreamReader, StreamWriter};
 pub use upstream::{CONNECT_TIMEOUT, DialError, Upstream, UpstreamError};
 

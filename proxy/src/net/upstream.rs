@@ -51,6 +51,14 @@ pub enum DialError {
     },
 }
 
+impl DialError {
+    /// Whether dialing failed because the process (or the system) had no
+    /// file descriptor left for the socket.
+    pub fn out_of_files(&self) -> bool {
+        matches!(self, Self::Connect { error, .. } if super::open_files::out_of_files(error))
+    }
+}
+
 impl Upstream {
     pub fn parse(text: &str, tls_settings: Option<&ClientTls>) -> Result<Self, UpstreamError> {
         let (secure, address) = match text.split_once("://") {

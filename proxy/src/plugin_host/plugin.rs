@@ -76,7 +76,8 @@ impl Plugin {
                 "exceeded its time limit of {:?}",
                 self.host.limits.call_deadline
             ),
-            Some(trap) => format!("wasm trap: {trap}"),
+            // A trap says "wasm trap: ..." itself.
+            Some(trap) => trap.to_string(),
             None => match error.downcast_ref::<MemoryLimit>() {
                 Some(limit) => limit.to_string(),
                 None => error.root_cause().to_string(),

@@ -67,8 +67,6 @@ pub enum ControlError {
     /// time or memory, or no instance was free.
     #[error("{0}")]
     Plugin(PluginError),
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 impl ControlError {
@@ -84,7 +82,6 @@ impl ControlError {
             }
             Self::NotLoopback { .. } => 403,
             Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
-            Self::Internal(_) => 500,
             _ => 400,
         }
     }

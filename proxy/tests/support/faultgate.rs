@@ -23,16 +23,26 @@ pub fn plugin_build_dir() -> PathBuf {
     PathBuf::from(env!("FAULTGATE_PLUGIN_BUILD_DIR"))
 }
 
+/// How a `faultgate serve` is started, beyond its flags.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Environment variables (settings can come from these too).
+    pub env: &'a [(&'a str, &'a str)],
+    /// The process's limit on open files, soft and hard (`RLIMIT_NOFILE`),
+    /// to reach it with a small flood.
+    pub open_files: Option<u64>,
+}
+
 impl Faultgate {
     /// Starts `faultgate serve --api 127.0.0.1:0 EXTRA...` (with `--seed 7`
     /// and `--no-plugin-cache` unless EXTRA says otherwise) and waits until
     /// its API is ready.
     pub async fn start(extra: &[&str]) -> Self {
-        Self::start_with_env(extra, &[]).await
+        Self::start_with(extra, Launch::default()).await
     }
 
-    /// Like [`Faultgate::start`], with these environment variables set.
-    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+    /// Like [`Faultgate::start`], with environment variables and limits.
+    pub async fn start_with(extra: &[&str], launch: Launch<'_>) -> Self {
         let seed: &[&str] = if extra.contains(&"--seed") {
             &[]
         } else {
@@ -44,17 +54,34 @@ impl Faultgate {
         } else {
             &["--no-plugin-cache"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_faultgate"));
+        command
             .args(["serve", "--api", "127.0.0.1:0"])
             .args(seed)
             .args(cache)
             .args(extra)
             .env("RUST_LOG", "info,faultgate=debug")
-            .envs(env.iter().copied())
+            .envs(launch.env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting faultgate");
+            .stderr(Stdio::piped());
+        if let Some(open_files) = launch.open_files {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            // Safety: setrlimit between fork and exec touches only the child.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().expect("starting faultgate");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         for stream in [
@@ -268,6 +295,23 @@ impl Faultgate {
             200,
         )
         .await;
+    }
+
+    /// The API's address, for raw TCP clients.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// The value of the series `series` (a name and its labels, as
+    /// `/metrics` writes them), if `/metrics` has it.
+    pub async fn series(&self, series: &str) -> Option<u64> {
+        let (_, body) = self.request("GET", "/metrics", None).await;
+        let prefix = format!("{series} ");
+        body.as_str()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.parse().unwrap())
     }
 
     /// The value of a metric line `name{proxy="proxy"}`.

@@ -8,6 +8,7 @@ pub mod git_http;
 pub mod junit;
 pub mod peers;
 pub mod postgres;
+pub mod prometheus;
 pub mod tls;
 
 use std::time::Duration;

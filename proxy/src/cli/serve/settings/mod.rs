@@ -166,6 +166,24 @@ serve_settings! {
     /// On SIGTERM or SIGINT: stop accepting, let open connections finish for
     /// this long (e.g. "10s", "500ms"; "0s" closes them at once), then close
     /// the rest. A second signal cuts the wait short.
-    shutdown_grace: Duration = One(Span),
+    shutdown_grace: Duration = One(Span { min: Duration::ZERO }),
         flag "shutdown-grace", env "FAULTGATE_SHUTDOWN_GRACE", value "DURATION", default "10s";
+
+    /// Control API connections open at once. At the limit a new one takes
+    /// the place of the one quiet longest that is not answering a request;
+    /// when every one is answering, it is answered 503.
+    max_api_connections: u32 = One(Number { min: 1, max: 1_000_000 }),
+        flag "max-api-connections", env "FAULTGATE_MAX_API_CONNECTIONS", value "N", default "256";
+
+    /// Time a control API client may take to send a request head, from its
+    /// first byte; a connection that takes longer is closed.
+    api_header_timeout: Duration = One(Span { min: Duration::from_millis(1) }),
+        flag "api-header-timeout", env "FAULTGATE_API_HEADER_TIMEOUT", value "DURATION", default "10s";
+
+    /// A control API connection on which nothing is sent or received for
+    /// this long is closed: idle between requests, a request body that
+    /// stopped coming, an answer not read. A request being answered is not
+    /// idle.
+    api_idle_timeout: Duration = One(Span { min: Duration::from_millis(1) }),
+        flag "api-idle-timeout", env "FAULTGATE_API_IDLE_TIMEOUT", value "DURATION", default "60s";
 }

@@ -220,8 +220,11 @@ impl<E: ValueEnum> Scalar for Choice<E> {
     }
 }
 
-/// A duration: "10s", "500ms" (see [`faultgate::duration`]).
-pub struct Span;
+/// A duration: "10s", "500ms" (see [`faultgate::duration`]), of at least
+/// `min`.
+pub struct Span {
+    pub min: Duration,
+}
 
 impl Scalar for Span {
     type Value = Duration;
@@ -231,7 +234,14 @@ impl Scalar for Span {
     }
 
     fn parse(&self, text: &str) -> Result<Duration, String> {
-        duration::parse(text).map_err(|e| e.to_string())
+        let span = duration::parse(text).map_err(|e| e.to_string())?;
+        if span < self.min {
+            return Err(format!(
+                "{text:?} is shorter than {}",
+                duration::show(self.min)
+            ));
+        }
+        Ok(span)
     }
 
     fn show(&self, value: &Duration) -> String {

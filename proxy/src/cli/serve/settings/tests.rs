@@ -71,6 +71,9 @@ fn with_nothing_given_every_setting_has_its_default() {
     assert!(!settings.allow_non_loopback_listen);
     assert!(matches!(settings.log_format, LogFormat::Text));
     assert_eq!(settings.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(settings.max_api_connections, 256);
+    assert_eq!(settings.api_header_timeout, Duration::from_secs(10));
+    assert_eq!(settings.api_idle_timeout, Duration::from_secs(60));
     let keys: Vec<&str> = shown.iter().map(|s| s.key).collect();
     assert_eq!(keys, KEYS);
     assert!(shown.iter().all(|s| s.source == Source::Default));
@@ -199,6 +202,12 @@ fn a_bad_value_names_the_setting_and_where_it_came_from() {
     assert!(
         error.starts_with("--shutdown-grace: \"later\" is not a duration"),
         "{error}"
+    );
+    // A duration below its least: an API timeout of nothing would close
+    // every connection at once.
+    assert_eq!(
+        refused("", flag(&["--api-idle-timeout", "0s"])),
+        "--api-idle-timeout: \"0s\" is shorter than 1ms"
     );
     let error = refused("[serve]\nshutdown_grace = \"later\"\n", |_| None);
     assert!(
