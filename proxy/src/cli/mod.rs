@@ -4,6 +4,7 @@ mod health;
 mod plugin;
 mod run;
 mod serve;
+pub mod toxiproxy_flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
