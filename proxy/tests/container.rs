@@ -280,3 +280,22 @@ async fn toxiproxy_server_flags_run_it_as_testcontainers_go_module_does() {
     assert_eq!(status, 200);
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn the_engine_script_says_which_engine_does_not_answer_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = format!("unix://{}/no-engine.sock", dir.path().display());
+    let output = support::container::run_bounded(
+        std::process::Command::new(repo_root().join("scripts/container-engine"))
+            .env("DOCKER_HOST", &socket),
+        Duration::from_secs(60),
+    );
+    let said = support::container::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(output.stdout.is_empty(), "printed an engine: {said}");
+    assert!(
+        said.contains(&format!("DOCKER_HOST={socket} does not answer"))
+            && said.contains("unset DOCKER_HOST"),
+        "{said}"
+    );
+}
