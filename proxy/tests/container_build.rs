@@ -13,7 +13,10 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::container::{Container, Network, docker, engine, repo_root, run_bounded, text};
+use support::container::{
+    Container, Network, docker, engine, image_id, last_lines, repo_root, run_bounded, text,
+    tidy_after_build,
+};
 
 /// The size README.md gives for the image: "about N MB".
 fn readme_size_mb() -> f64 {
@@ -37,6 +40,7 @@ async fn the_dockerfile_builds_from_source_as_a_user_builds_it() {
     let root = repo_root();
     let dockerfile_before = std::fs::read(root.join("Dockerfile")).unwrap();
 
+    let replaced = image_id("faultgate");
     let started = Instant::now();
     let build = run_bounded(
         Command::new("docker")
@@ -46,13 +50,13 @@ async fn the_dockerfile_builds_from_source_as_a_user_builds_it() {
     );
     let took = started.elapsed();
     let output = text(&build);
-    let lines: Vec<&str> = output.lines().collect();
     assert!(
         build.status.success(),
         "docker build -t faultgate . failed ({}); the end of its output:\n{}",
         build.status,
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        last_lines(&output, 40)
     );
+    tidy_after_build("faultgate", replaced, &output);
     eprintln!("docker build -t faultgate . took {took:.0?}");
     assert_eq!(
         std::fs::read(root.join("Dockerfile")).unwrap(),

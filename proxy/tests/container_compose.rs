@@ -13,8 +13,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::compose::{Bed, tail};
-use support::container::{repo_root, text};
+use support::compose::Bed;
+use support::container::{last_lines, repo_root, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bed_passes_its_gates_and_fails_the_control_gate_for_its_reason() {
@@ -29,7 +29,7 @@ async fn the_bed_passes_its_gates_and_fails_the_control_gate_for_its_reason() {
         up.status.success(),
         "the bed failed ({}):\n{}\n{}",
         up.status,
-        tail(&output, 60),
+        last_lines(&output, 60),
         bed.diagnosis()
     );
     assert!(output.contains("3 of 3 scenarios passed"), "{output}");

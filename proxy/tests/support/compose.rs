@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use super::container::{
-    docker_output, engine, faultgate_image, repo_root, run_bounded, text, unique,
+    docker_output, engine, faultgate_image, last_lines, repo_root, run_bounded, text, unique,
 };
 use super::free_port;
 
@@ -80,7 +80,7 @@ impl Bed {
             assert!(
                 out.status.success(),
                 "building the stand-in images failed:\n{}",
-                tail(&text(&out), 40)
+                last_lines(&text(&out), 40)
             );
         }
         bed
@@ -207,10 +207,4 @@ impl Drop for Bed {
             Duration::from_secs(120),
         );
     }
-}
-
-/// The last `n` lines of `text`.
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -126,25 +126,84 @@ fn checkout_tag(name: &str) -> String {
     format!("{name}:{:016x}", hasher.finish())
 }
 
-/// `docker build ARGS`, bounded by `within`; on failure, panics with the end
-/// of the build's output, which names the failing step.
-pub fn build(args: &[&str], within: Duration) -> Duration {
+/// `docker build -t TAG ARGS`, bounded by `within`; on failure, panics with
+/// the end of the build's output, which names the failing step. Tidies up
+/// after itself (`tidy_after_build`).
+pub fn build(tag: &str, args: &[&str], within: Duration) -> Duration {
     engine();
+    let replaced = image_id(tag);
     let started = Instant::now();
-    let mut full = vec!["build"];
+    let mut full = vec!["build", "-t", tag];
     full.extend(args);
     let output = docker_output(&full, within);
+    let all = text(&output);
     if !output.status.success() {
-        let all = text(&output);
-        let lines: Vec<&str> = all.lines().collect();
         panic!(
             "docker {} failed ({}); the end of its output:\n{}",
             full.join(" "),
             output.status,
-            lines[lines.len().saturating_sub(40)..].join("\n")
+            last_lines(&all, 40)
         );
     }
-    started.elapsed()
+    let took = started.elapsed();
+    tidy_after_build(tag, replaced, &all);
+    took
+}
+
+/// The last `n` lines of `text`.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The id of the image `tag` names, if any.
+pub fn image_id(tag: &str) -> Option<String> {
+    let output = docker_output(
+        &["image", "inspect", "-f", "{{.Id}}", tag],
+        Duration::from_secs(30),
+    );
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// After a build of `tag` (its output `build_output`, the image it
+/// `replaced`): removes the image the tag named before, and the build stages
+/// (a from-source build stage holds a 4.5 GB target directory) of the build
+/// of `tag` before this one, recorded under target/. Each run would
+/// otherwise leave its own behind; one build's stages stay, as the cache of
+/// an unchanged rebuild. Images still in use are left (`docker rmi` refuses).
+pub fn tidy_after_build(tag: &str, replaced: Option<String>, build_output: &str) {
+    // The legacy builder prints each step's image as ` ---> ID`; a stage
+    // ends where the next `FROM` step starts.
+    let mut stages = Vec::new();
+    let mut last_id = None;
+    for line in build_output.lines() {
+        let line = line.trim();
+        if let Some(id) = line.strip_prefix("---> ") {
+            if id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+                last_id = Some(id.to_owned());
+            }
+        } else if line.starts_with("Step ") && line.to_ascii_uppercase().contains(" : FROM ") {
+            stages.extend(last_id.take());
+        }
+    }
+    let record = repo_root()
+        .join("target/container-build-stages")
+        .join(tag.replace(['/', ':'], "_"));
+    let previous = std::fs::read_to_string(&record).unwrap_or_default();
+    for old in previous
+        .lines()
+        .filter(|id| !stages.iter().any(|s| s == id))
+    {
+        let _ = docker_output(&["rmi", old], Duration::from_secs(120));
+    }
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    std::fs::write(&record, stages.join("\n")).unwrap();
+    if let Some(replaced) = replaced.filter(|old| image_id(tag).as_ref() != Some(old)) {
+        let _ = docker_output(&["rmi", &replaced], Duration::from_secs(120));
+    }
 }
 
 /// faultgate's image from the repository's Dockerfile with this test run's
@@ -162,14 +221,12 @@ pub fn faultgate_image() -> &'static str {
             .unwrap();
         let dockerfile = repo_root().join("Dockerfile");
         let took = build(
+            &tag,
             &[
-                "-q",
                 "-f",
                 dockerfile.to_str().unwrap(),
                 "--build-arg",
                 "PREBUILT=faultgate",
-                "-t",
-                &tag,
                 context.path().to_str().unwrap(),
             ],
             Duration::from_secs(600),
@@ -195,10 +252,7 @@ pub fn stand_in_image(name: &str) -> String {
     let mut built = BUILT.lock().unwrap();
     if !built.contains(&tag) {
         let dir = repo_root().join("compose/stand-ins").join(name);
-        let took = build(
-            &["-q", "-t", &tag, dir.to_str().unwrap()],
-            Duration::from_secs(900),
-        );
+        let took = build(&tag, &[dir.to_str().unwrap()], Duration::from_secs(900));
         eprintln!("stand-in {tag} built in {took:.1?}");
         built.push(tag.clone());
     }
