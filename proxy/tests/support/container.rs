@@ -49,8 +49,8 @@ pub fn run_bounded(command: &mut Command, within: Duration) -> Output {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             let output = finished.recv().ok().and_then(Result::ok);
             panic!(
-                "{shown} did not finish within {within:?} (a stuck engine, or a registry that does not answer?); its output so far:\n{}",
-                output.map(|o| text(&o)).unwrap_or_default()
+                "{shown} did not finish within {within:?}: stuck (an engine or a registry that does not answer?), or slower on this machine than the test allows; the end of its output:\n{}",
+                last_lines(&output.map(|o| text(&o)).unwrap_or_default(), 40)
             );
         }
     }
