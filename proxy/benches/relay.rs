@@ -9,7 +9,8 @@
 //! Every figure is measured on loopback, against peers (a sink and an echo)
 //! in a process of their own, for each route: a direct connection,
 //! faultgate with no fault, with the `noop` plugin on both directions (a
-//! plugin call per chunk), with `latency` 0 on both directions, a plain
+//! plugin call per chunk), with `latency` 0 on both directions, with the
+//! plugin `faultgate plugin new` writes on both directions, a plain
 //! tokio relay (the floor for any relay), and socat when it is installed.
 //! Ratios are to the direct connection in the same run, so they mean
 //! something on a noisy machine; absolute numbers do not travel. See
@@ -92,13 +93,18 @@ fn main() {
 async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
     let peers = Peers::start();
     let (sink, echo) = (peers.sink, peers.echo);
-    let faultgate = Faultgate::start(&[]).await;
+    let scaffold = scaffold_plugin();
+    let scaffold_arg = scaffold.as_ref().map(|p| p.display().to_string());
+    let faultgate = match &scaffold_arg {
+        Some(path) => Faultgate::start(&["--plugin", path]).await,
+        None => Faultgate::start(&[]).await,
+    };
     let mut routes = vec![Route {
         name: "direct",
         sink,
         echo,
     }];
-    let chains: [(&str, Value); 3] = [
+    let mut chains: Vec<(&str, Value)> = vec![
         ("faultgate", json!([])),
         (
             "noop",
@@ -113,6 +119,15 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
             {"name": "down", "type": "latency", "stream": "downstream", "attributes": {"latency": 0}}]),
         ),
     ];
+    if scaffold.is_some() {
+        // What `faultgate plugin new` writes, as it is (a delay of 0).
+        chains.push((
+            "scaffold",
+            json!([
+            {"name": "up", "type": SCAFFOLD_NAME, "stream": "upstream"},
+            {"name": "down", "type": SCAFFOLD_NAME, "stream": "downstream"}]),
+        ));
+    }
     for (name, chain) in chains {
         let sink = faultgate.proxy(&format!("{name}-sink"), sink, &chain).await;
         let echo = faultgate.proxy(&format!("{name}-echo"), echo, &chain).await;
@@ -227,6 +242,43 @@ async fn run(sizes: Sizes, quick: bool, json_out: Option<PathBuf>) {
 
     drop(socat);
     report(&figures, &routes, held, quick, json_out);
+}
+
+/// The plugin type `faultgate plugin new` is asked to write for the bench.
+const SCAFFOLD_NAME: &str = "bench_scaffold";
+
+/// Builds the plugin `faultgate plugin new` writes, as it is, and returns
+/// its `.wasm`; `None` (and the route is left out) if it cannot be built.
+fn scaffold_plugin() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-scaffold");
+    let root = dir.join(SCAFFOLD_NAME);
+    if !root.exists() {
+        let made = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+            .args(["plugin", "new", SCAFFOLD_NAME, "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status();
+        if !matches!(made, Ok(status) if status.success()) {
+            eprintln!("leaving out the scaffold route: `faultgate plugin new` failed");
+            return None;
+        }
+    }
+    eprintln!("building the scaffolded plugin");
+    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--release", "--quiet"])
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status();
+    if !matches!(built, Ok(status) if status.success()) {
+        eprintln!("leaving out the scaffold route: its build failed");
+        return None;
+    }
+    Some(
+        dir.join("target/wasm32-wasip2/release")
+            .join(format!("{SCAFFOLD_NAME}.wasm")),
+    )
 }
 
 /// Runs a measurement in its own task: `None` if it failed.
@@ -584,17 +636,19 @@ async fn idle_memory(holder: SocketAddr, count: usize) -> (f64, usize) {
             }
         }
     }
-    // Wait until faultgate has made an instance for every connection, or
-    // has stopped making them (its open-file limit leaves the rest in the
-    // listener's backlog).
-    let (mut instances, mut last_change) = (0, Instant::now());
-    while instances < held.len() as u64 && last_change.elapsed() < Duration::from_secs(2) {
+    // Wait until faultgate has taken every connection (each opens its
+    // resource in the fault's instance at accept), or has stopped taking
+    // them (its open-file limit leaves the rest in the listener's backlog).
+    let (mut open, mut last_change) = (0, Instant::now());
+    while open < held.len() as u64 && last_change.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = faultgate.metric("faultgate_plugin_instances_total").await;
-        if now != instances {
-            (instances, last_change) = (now, Instant::now());
+        let now = faultgate.metric("faultgate_connections_open").await;
+        if now != open {
+            (open, last_change) = (now, Instant::now());
         }
     }
+    // And until every connection's resource is open (a counter per open).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = faultgate.rss_mib();
     // What faultgate holds, which its own open-file limit may have capped
     // below what the client opened.

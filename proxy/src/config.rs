@@ -25,20 +25,23 @@
 //!   `{"name", "listen", "upstream", "enabled"}` objects (toxics allowed too).
 //!
 //! A TOML file may also hold a `[serve]` table with the settings of
-//! `faultgate serve` (`api`, `seed`, `plugins`, `plugin_memory_mib`,
-//! `plugin_deadline_ms`, `max_plugin_instances`, `plugin_cache`,
-//! `no_plugin_cache`, `log_format`, `shutdown_grace`); flags win over
-//! environment variables, which win over the file.
+//! `faultgate serve`, under the names `--print-config` shows; flags win
+//! over environment variables, which win over the file. This module only
+//! reads the table: the settings themselves, and the checking of their
+//! values, are `faultgate serve`'s.
 //!
 //! Unlike the API, a config file is strict: an unknown key is an error, so a
 //! typo cannot silently leave a fault out.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::registry::{ProxySpec, ToxicSpec};
-use crate::relay::postgres::PostgresTls;
+use crate::listener::Mode;
+use crate::plugin_host::Direction;
+use crate::postgres::PostgresTls;
+use crate::registry::{ProxySpec, ToxicSpec, deserialize_mode};
 use crate::tls::{ClientTls, ListenerTls};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,44 +61,44 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct TomlFile {
     #[serde(default)]
-    serve: ServeSettings,
+    serve: BTreeMap<String, toml::Spanned<toml::Value>>,
     #[serde(default)]
     proxies: Vec<FileProxy>,
 }
 
-/// `[serve]`: settings of `faultgate serve`. A flag or environment variable
-/// given for the same setting wins over the file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeSettings {
-    pub api: Option<String>,
-    pub seed: Option<u64>,
-    pub plugins: Option<Vec<PathBuf>>,
-    pub plugin_memory_mib: Option<u64>,
-    pub plugin_deadline_ms: Option<u64>,
-    pub max_plugin_instances: Option<u32>,
-    pub plugin_cache: Option<PathBuf>,
-    pub no_plugin_cache: Option<bool>,
-    pub log_format: Option<String>,
-    pub shutdown_grace: Option<String>,
+/// One value of the `[serve]` table, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeValue {
+    pub value: toml::Value,
+    /// 1-based line of the value in the file, for messages.
+    pub line: usize,
 }
 
-/// The `[serve]` table of a TOML config file (a Toxiproxy JSON file has
-/// none).
-pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
+/// The `[serve]` table of a TOML config file, by key (a Toxiproxy JSON file
+/// has none). Which keys and values are right is for `faultgate serve` to
+/// say.
+pub fn load_serve(path: &Path) -> Result<BTreeMap<String, ServeValue>, ConfigError> {
     if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-        return Ok(ServeSettings::default());
+        return Ok(BTreeMap::new());
     }
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_owned(),
         error,
     })?;
-    toml::from_str::<TomlFile>(&text)
-        .map(|file| file.serve)
-        .map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
+    let file = toml::from_str::<TomlFile>(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(file
+        .serve
+        .into_iter()
+        .map(|(key, spanned)| {
+            let at = spanned.span().start.min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            let value = spanned.into_inner();
+            (key, ServeValue { value, line })
         })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,8 +110,8 @@ struct FileProxy {
     upstream: String,
     #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default)]
-    mode: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    mode: Option<Mode>,
     #[serde(default)]
     tls: Option<ListenerTls>,
     #[serde(default)]
@@ -127,9 +130,11 @@ struct FileToxic {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
-    stream: Option<String>,
+    stream: Option<Direction>,
     #[serde(default)]
     toxicity: Option<f64>,
+    #[serde(default)]
+    every: Option<u64>,
     #[serde(default)]
     attributes: serde_json::Map<String, serde_json::Value>,
 }
@@ -181,10 +186,80 @@ impl FileProxy {
                         kind: Some(t.kind),
                         stream: t.stream,
                         toxicity: t.toxicity,
+                        every: t.every,
                         attributes: Some(t.attributes),
                     })
                     .collect(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const PROXY: &str = "[[proxies]]\nname = \"a\"\nupstream = \"127.0.0.1:1\"\n";
+
+    #[test]
+    fn modes_and_streams_are_read_by_serde_and_named_when_wrong() {
+        let (_dir, path) = file(
+            "ok.toml",
+            &format!(
+                "{PROXY}mode = \"HTTP\"\n[[proxies.toxics]]\ntype = \"latency\"\nstream = \"UpStream\"\n"
+            ),
+        );
+        let specs = load(&path).unwrap();
+        assert_eq!(specs[0].mode, Some(Mode::Http));
+        let toxics = specs[0].toxics.as_ref().unwrap();
+        assert_eq!(toxics[0].stream, Some(Direction::Upstream));
+
+        let (_dir, path) = file("mode.toml", &format!("{PROXY}mode = \"gopher\"\n"));
+        let error = load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("mode.toml")
+                && error.contains("line 4")
+                && error.contains(
+                    "mode \"gopher\": unknown variant `gopher`, expected one of `tcp`, `http`, `postgres`"
+                ),
+            "{error}"
+        );
+        let (_dir, path) = file(
+            "stream.json",
+            r#"[{"name": "a", "upstream": "127.0.0.1:1", "toxics": [{"type": "latency", "stream": "sideways"}]}]"#,
+        );
+        let error = load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("stream.json")
+                && error.contains("stream was invalid, can be either upstream or downstream"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_serve_table_is_read_with_the_line_of_each_value() {
+        let (_dir, path) = file(
+            "serve.toml",
+            "[serve]\napi = \"127.0.0.1:1\"\n\nseed = 3\n\n[[proxies]]\nname = \"a\"\nupstream = \"b\"\n",
+        );
+        let table = load_serve(&path).unwrap();
+        assert_eq!(
+            table["api"],
+            ServeValue {
+                value: toml::Value::String("127.0.0.1:1".into()),
+                line: 2
+            }
+        );
+        assert_eq!(table["seed"].line, 4);
+        assert_eq!(table.len(), 2);
+        let (_dir, path) = file("toxiproxy.json", "[]");
+        assert!(load_serve(&path).unwrap().is_empty());
     }
 }

@@ -8,16 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::de::{Error as _, IntoDeserializer};
+use serde::{Deserialize, Deserializer};
 use tokio::sync::Mutex;
 
-use crate::faults::{Chain, Fault, parse_direction};
-use crate::plugin_host::PluginKind;
-use crate::plugin_host::{
-    Plugin, PluginError, PluginHost, PluginSource, attributes_from_json, sha256_hex,
-};
-use crate::relay::postgres::PostgresTls;
-use crate::relay::{Endpoints, Mode, Proxy, RelayError, SettingsError};
+use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json};
+use crate::listener::{Endpoints, ListenError, Mode, Proxy, SettingsError};
+use crate::plugin_host::{Direction, PluginKind};
+use crate::plugin_host::{Plugin, PluginError, PluginHost, PluginSource, sha256_hex};
+use crate::postgres::PostgresTls;
 use crate::tls::{ClientTls, ListenerTls};
 
 /// Where a listen address is not given, proxies listen on loopback on a port
@@ -34,8 +33,9 @@ pub struct ProxySpec {
     pub listen: Option<String>,
     pub upstream: Option<String>,
     pub enabled: Option<bool>,
-    /// `tcp` (the default) or `http` (an extension).
-    pub mode: Option<String>,
+    /// `tcp` (the default), `http` or `postgres` (an extension).
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    pub mode: Option<Mode>,
     /// Terminate TLS on the listener (an extension).
     pub tls: Option<ListenerTls>,
     /// How to check an `https://` or `tls://` upstream (an extension).
@@ -54,8 +54,12 @@ pub struct ToxicSpec {
     pub name: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub stream: Option<String>,
+    /// `downstream` (the default) or `upstream`, in any case.
+    pub stream: Option<Direction>,
     pub toxicity: Option<f64>,
+    /// Apply to every Nth connection (or request) instead of by toxicity
+    /// (an extension).
+    pub every: Option<u64>,
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -74,26 +78,22 @@ pub enum ControlError {
     MissingField(String),
     #[error("invalid toxic type: {kind:?} is not a loaded plugin (loaded: {loaded})")]
     UnknownToxicType { kind: String, loaded: String },
-    #[error("stream was invalid, can be either upstream or downstream (got {0:?})")]
-    InvalidStream(String),
     #[error("bad request body: {0}")]
     BadRequest(String),
     #[error("invalid toxic attributes: {0}")]
     Attributes(String),
     #[error("{0}")]
-    Listen(#[from] RelayError),
+    Listen(#[from] ListenError),
     #[error("{0}")]
     Settings(#[from] SettingsError),
-    #[error("invalid mode {0:?}: expected \"tcp\", \"http\" or \"postgres\"")]
-    InvalidMode(String),
     #[error(
-        "proxy {proxy:?} is in {mode:?} mode; the mode of a proxy cannot change (delete it and create it again)"
+        "proxy {proxy:?} is in \"{mode}\" mode; the mode of a proxy cannot change (delete it and create it again)"
     )]
-    ModeChange { proxy: String, mode: String },
+    ModeChange { proxy: String, mode: Mode },
     #[error(
         "toxic type {kind:?} is a fault for proxies in {mode} mode (\"mode\": \"{mode}\"); this proxy is not"
     )]
-    WrongMode { kind: String, mode: &'static str },
+    WrongMode { kind: String, mode: Mode },
     #[error("plugin not found")]
     PluginNotFound,
     #[error("{0}")]
@@ -115,6 +115,10 @@ pub enum ControlError {
         toxic: String,
         reason: String,
     },
+    /// A plugin could not check or make the fault: it trapped, ran out of
+    /// time or memory, or no instance was free.
+    #[error("{0}")]
+    Plugin(PluginError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -125,11 +129,12 @@ impl ControlError {
         match self {
             Self::ProxyNotFound | Self::ToxicNotFound | Self::PluginNotFound => 404,
             Self::ProxyExists | Self::ToxicExists | Self::PluginInUse { .. } => 409,
-            Self::Listen(RelayError::Bind { error, .. })
+            Self::Listen(ListenError::Bind { error, .. })
                 if error.kind() == std::io::ErrorKind::AddrInUse =>
             {
                 409
             }
+            Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
             Self::Internal(_) => 500,
             _ => 400,
         }
@@ -187,7 +192,7 @@ impl Registry {
         name: String,
         upstream: String,
     ) -> Result<Arc<Proxy>, ControlError> {
-        let mode = parse_mode(spec.mode.as_deref())?;
+        let mode = spec.mode.unwrap_or_default();
         let endpoints = Endpoints::prepare(
             mode,
             &upstream,
@@ -217,12 +222,10 @@ impl Registry {
             .get(name)
             .ok_or(ControlError::ProxyNotFound)?
             .clone();
-        if let Some(mode) = &spec.mode
-            && parse_mode(Some(mode))? != proxy.mode()
-        {
+        if spec.mode.is_some_and(|mode| mode != proxy.mode()) {
             return Err(ControlError::ModeChange {
                 proxy: name.to_owned(),
-                mode: mode_name(proxy.mode()).to_owned(),
+                mode: proxy.mode(),
             });
         }
         let upstream = spec.upstream.filter(|u| !u.is_empty());
@@ -273,9 +276,7 @@ impl Registry {
     /// done so far are returned with the error.
     pub async fn populate(&self, specs: Vec<ProxySpec>) -> (Vec<Arc<Proxy>>, Option<ControlError>) {
         for (i, spec) in specs.iter().enumerate() {
-            let checked = required(spec, &format!(" at proxy {}", i + 1))
-                .and_then(|_| parse_mode(spec.mode.as_deref()));
-            if let Err(e) = checked {
+            if let Err(e) = required(spec, &format!(" at proxy {}", i + 1)) {
                 return (Vec::new(), Some(e));
             }
         }
@@ -288,7 +289,7 @@ impl Registry {
                     .listen
                     .as_deref()
                     .is_none_or(|l| l == existing.listen());
-                let same_endpoints = parse_mode(spec.mode.as_deref()).ok() == Some(existing.mode())
+                let same_endpoints = spec.mode.unwrap_or_default() == existing.mode()
                     && spec.tls == existing.tls()
                     && spec.upstream_tls == existing.upstream_tls()
                     && spec
@@ -358,8 +359,9 @@ impl Registry {
         let merged = ToxicSpec {
             name: Some(old.name.clone()),
             kind: Some(old.plugin.name().to_owned()),
-            stream: Some(crate::faults::direction_name(old.stream).to_owned()),
+            stream: Some(old.stream),
             toxicity: spec.toxicity.or(Some(old.toxicity)),
+            every: spec.every.or(old.every),
             attributes: Some(attributes),
         };
         let fault = Arc::new(self.fault(merged, &chain, proxy.mode()).await?);
@@ -395,16 +397,19 @@ impl Registry {
         let old = proxy.chain();
         let mut chain = Chain::default();
         for spec in specs {
-            let fault = self.fault(spec, &chain, proxy.mode()).await?;
-            let unchanged = old.find(&fault.name).filter(|o| {
-                o.plugin.name() == fault.plugin.name()
-                    && o.stream == fault.stream
-                    && o.toxicity == fault.toxicity
-                    && o.attributes == fault.attributes
+            let checked = self.check_toxic(spec, &chain, proxy.mode()).await?;
+            let unchanged = old.find(&checked.name).filter(|o| {
+                o.plugin.name() == checked.plugin.name()
+                    && o.stream == checked.stream
+                    && o.toxicity == checked.toxicity
+                    && o.every == checked.every
+                    && o.attributes == checked.attributes
             });
-            chain
-                .faults
-                .push(unchanged.cloned().unwrap_or_else(|| Arc::new(fault)));
+            let fault = match unchanged {
+                Some(same) => same.clone(),
+                None => Arc::new(self.make_fault(checked).await?),
+            };
+            chain.faults.push(fault);
         }
         proxy.set_chain(chain);
         Ok(proxy.chain())
@@ -444,7 +449,14 @@ impl Registry {
                             other => other.to_string(),
                         },
                     })?;
-                *fault = Arc::new(fault.rebind(plugin.clone()));
+                *fault = Arc::new(fault.rebind(plugin.clone(), self.seed).await.map_err(|e| {
+                    ControlError::ReplacementRejects {
+                        plugin: plugin.name().to_owned(),
+                        proxy: proxy.name().to_owned(),
+                        toxic: fault.name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?);
                 uses = true;
             }
             if uses {
@@ -485,14 +497,35 @@ impl Registry {
         Ok(())
     }
 
-    /// Checks a toxic spec completely and makes the fault. `chain` is the
-    /// chain it will join, for the name check; `mode` the proxy's.
+    /// Checks a toxic spec completely and makes the fault, with its plugin
+    /// instance. `chain` is the chain it will join, for the name check;
+    /// `mode` the proxy's.
     async fn fault(
         &self,
         spec: ToxicSpec,
         chain: &Chain,
         mode: Mode,
     ) -> Result<Fault, ControlError> {
+        let checked = self.check_toxic(spec, chain, mode).await?;
+        self.make_fault(checked).await
+    }
+
+    /// Makes a checked fault and its plugin instance: the guest's own
+    /// `fault.create` may still refuse the attributes.
+    async fn make_fault(&self, spec: FaultSpec) -> Result<Fault, ControlError> {
+        Fault::new(spec, self.seed).await.map_err(|e| match e {
+            PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
+            other => ControlError::Plugin(other),
+        })
+    }
+
+    /// Checks a toxic spec completely, the plugin's `validate` included.
+    async fn check_toxic(
+        &self,
+        spec: ToxicSpec,
+        chain: &Chain,
+        mode: Mode,
+    ) -> Result<FaultSpec, ControlError> {
         let kind = spec
             .kind
             .filter(|k| !k.is_empty())
@@ -507,18 +540,31 @@ impl Registry {
         match (plugin.kind(), mode) {
             (PluginKind::Http, Mode::Http) | (PluginKind::Postgres, Mode::Postgres) => {}
             (PluginKind::Tcp, _) => {}
-            (PluginKind::Http, _) => return Err(ControlError::WrongMode { kind, mode: "http" }),
+            (PluginKind::Http, _) => {
+                return Err(ControlError::WrongMode {
+                    kind,
+                    mode: Mode::Http,
+                });
+            }
             (PluginKind::Postgres, _) => {
                 return Err(ControlError::WrongMode {
                     kind,
-                    mode: "postgres",
+                    mode: Mode::Postgres,
                 });
             }
         }
-        let stream_name = spec.stream.unwrap_or_else(|| "downstream".into());
-        let stream = parse_direction(&stream_name.to_lowercase())
-            .ok_or(ControlError::InvalidStream(stream_name.clone()))?;
+        let stream = spec.stream.unwrap_or(Direction::Downstream);
         let toxicity = spec.toxicity.unwrap_or(1.0);
+        if spec.every == Some(0) {
+            return Err(ControlError::BadRequest(
+                "every must be at least 1 (every Nth connection or request)".into(),
+            ));
+        }
+        if spec.every.is_some() && spec.toxicity.is_some_and(|t| t != 1.0) {
+            return Err(ControlError::BadRequest(
+                "give toxicity or every, not both".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&toxicity) {
             return Err(ControlError::BadRequest(format!(
                 "toxicity must be between 0 and 1, got {toxicity}"
@@ -527,7 +573,7 @@ impl Registry {
         let name = spec
             .name
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| format!("{kind}_{}", stream_name.to_lowercase()));
+            .unwrap_or_else(|| format!("{kind}_{stream}"));
         if chain.find(&name).is_some() {
             return Err(ControlError::ToxicExists);
         }
@@ -539,36 +585,30 @@ impl Registry {
             .await
             .map_err(|e| match e {
                 PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
-                other => ControlError::Internal(other.to_string()),
+                other => ControlError::Plugin(other),
             })?;
-        Ok(Fault::new(
+        Ok(FaultSpec {
             name,
             plugin,
             stream,
             toxicity,
+            every: spec.every,
             attributes,
             contract_attributes,
-        ))
+        })
     }
 }
 
-fn parse_mode(mode: Option<&str>) -> Result<Mode, ControlError> {
-    match mode.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("" | "tcp") => Ok(Mode::Tcp),
-        Some("http") => Ok(Mode::Http),
-        Some("postgres") => Ok(Mode::Postgres),
-        Some(_) => Err(ControlError::InvalidMode(
-            mode.unwrap_or_default().to_owned(),
-        )),
-    }
-}
-
-pub fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Tcp => "tcp",
-        Mode::Http => "http",
-        Mode::Postgres => "postgres",
-    }
+/// A proxy's `mode`, read by [`Mode`]'s own serde parser, in any case; an
+/// empty one is not given (clients that send every field send ""). The
+/// message names the field, which serde's alone does not.
+pub fn deserialize_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)?.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    Mode::deserialize(text.to_ascii_lowercase().into_deserializer())
+        .map(Some)
+        .map_err(|e: serde::de::value::Error| D::Error::custom(format!("mode {text:?}: {e}")))
 }
 
 /// The name and upstream a create needs; `at` says where, for populate.
@@ -579,5 +619,39 @@ fn required(spec: &ProxySpec, at: &str) -> Result<(String, String), ControlError
         (None, _) => Err(ControlError::MissingField(format!("name{at}"))),
         (_, None) => Err(ControlError::MissingField(format!("upstream{at}"))),
         (Some(name), Some(upstream)) => Ok((name, upstream)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(body: &str) -> Result<ProxySpec, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_mode_is_read_by_serde_in_any_case_and_named_when_wrong() {
+        assert_eq!(spec(r#"{"mode": "HTTP"}"#).unwrap().mode, Some(Mode::Http));
+        assert_eq!(
+            spec(r#"{"mode": "postgres"}"#).unwrap().mode,
+            Some(Mode::Postgres)
+        );
+        assert_eq!(spec(r#"{"mode": ""}"#).unwrap().mode, None);
+        assert_eq!(spec(r#"{"mode": null}"#).unwrap().mode, None);
+        assert_eq!(
+            spec(r#"{"mode": "udp"}"#).unwrap_err(),
+            "mode \"udp\": unknown variant `udp`, expected one of `tcp`, `http`, `postgres` at line 1 column 15"
+        );
+        assert_eq!(Mode::Postgres.to_string(), "postgres");
+    }
+
+    #[test]
+    fn unknown_fields_in_api_bodies_are_ignored_as_toxiproxy_does() {
+        let proxy = spec(r#"{"name": "a", "mode": "tcp", "rand": 1}"#).unwrap();
+        assert_eq!(proxy.mode, Some(Mode::Tcp));
+        let toxic: ToxicSpec =
+            serde_json::from_str(r#"{"type": "latency", "stream": "UPSTREAM", "x": []}"#).unwrap();
+        assert_eq!(toxic.stream, Some(Direction::Upstream));
     }
 }

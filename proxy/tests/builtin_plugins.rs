@@ -137,10 +137,12 @@ async fn reset_peer_resets_after_its_timeout() {
 #[tokio::test]
 async fn slicer_cuts_data_into_small_pieces_in_order() {
     let (fg, listen, mut reads) = echo_proxy().await;
+    // 10 ms between pieces: a reader delayed longer than that under load
+    // would see two pieces as one read, which says nothing of the slicer.
     fg.add_toxic(
         "p",
         json!({"type": "slicer", "stream": "upstream",
-        "attributes": {"average_size": 10, "size_variation": 5, "delay": 2000}}),
+        "attributes": {"average_size": 10, "size_variation": 5, "delay": 10_000}}),
     )
     .await;
     let mut stream = TcpStream::connect(listen).await.unwrap();
@@ -272,4 +274,54 @@ async fn bad_attributes_are_a_400_naming_the_attribute_and_change_nothing() {
     }
     let toxics = fg.toxics("p").await;
     assert_eq!(toxics, json!([]));
+}
+
+#[tokio::test]
+async fn values_past_an_attributes_range_are_a_400_naming_the_range() {
+    let (fg, _listen, _) = echo_proxy().await;
+    // Each of these once overflowed inside the plugin: a latency of 2^63
+    // microseconds wrapped to no delay at all.
+    let cases = [
+        (
+            json!({"type": "latency", "attributes": {"latency": 9_223_372_036_854_776u64}}),
+            "latency: expected 0 to 86400000 (milliseconds)",
+        ),
+        (
+            json!({"type": "latency", "attributes": {"jitter": 86_400_001}}),
+            "jitter: expected 0 to 86400000",
+        ),
+        (
+            json!({"type": "bandwidth", "attributes": {"rate": 1_073_741_824u64}}),
+            "rate: expected 0 to 100000000 (KB/s)",
+        ),
+        (
+            json!({"type": "slicer", "attributes": {"average_size": 10, "delay": u64::MAX / 2}}),
+            "delay: expected 0 to",
+        ),
+        (
+            json!({"type": "timeout", "attributes": {"timeout": 1u64 << 60}}),
+            "timeout: expected 0 to 86400000",
+        ),
+    ];
+    for (toxic, says) in cases {
+        fg.expect_error("POST", "/proxies/p/toxics", Some(toxic), 400, says)
+            .await;
+    }
+    assert_eq!(fg.toxics("p").await, json!([]));
+}
+
+#[tokio::test]
+async fn the_highest_bandwidth_rate_passes_data_instead_of_failing_the_connection() {
+    let (fg, listen, _) = echo_proxy().await;
+    // 1073741824 KB/s once made slices of 25 * 2^32 bytes, cut to 0 as a
+    // u32: the plugin made empty slices until it ran out of memory. The
+    // highest rate allowed now is 100 GB/s.
+    fg.add_toxic(
+        "p",
+        json!({"type": "bandwidth", "attributes": {"rate": 100_000_000u64}}),
+    )
+    .await;
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    echo(&mut stream, &vec![3u8; 200_000]).await;
+    assert_eq!(fg.metric("faultgate_plugin_failures_total", "p").await, 0);
 }

@@ -117,7 +117,12 @@ fn the_compose_sidecar_config_is_valid() {
     let proxies = faultgate::config::load(&path).expect("compose/faultgate.toml");
     let modes: Vec<_> = proxies
         .iter()
-        .map(|p| (p.name.clone().unwrap(), p.mode.clone().unwrap_or_default()))
+        .map(|p| {
+            (
+                p.name.clone().unwrap(),
+                p.mode.unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         modes,

@@ -478,7 +478,7 @@ async fn the_compose_gate_scenarios_are_valid() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scenarios_can_be_written_in_rust() {
-    use faultgate::runner::scenario::{FaultStep, SqlExpect, SqlStep};
+    use faultgate::runner::scenario::{FaultOperation, FaultStep, SqlExpect, SqlStep};
     use faultgate::runner::{Action, Runner, Scenario};
     let stack = stack().await;
     let pg = stack.env[1].1.clone();
@@ -496,12 +496,9 @@ async fn scenarios_can_be_written_in_rust() {
             "starting up",
             Action::Fault(FaultStep {
                 proxy: "pg".into(),
-                add: Some(json!({ "type": "pg_starting_up", "stream": "upstream" })),
-                remove: None,
-                replace: None,
-                clear: None,
-                enabled: None,
-                bounce: None,
+                operation: FaultOperation::Add(
+                    json!({ "type": "pg_starting_up", "stream": "upstream" }),
+                ),
             }),
         )
         .step(

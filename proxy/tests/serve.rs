@@ -239,7 +239,9 @@ fn bad_settings_name_the_setting_and_where_it_came_from() {
     let (code, out) = print_config(&[], &[("FAULTGATE_SEED", "soon")]);
     assert_eq!(code, Some(2), "{out}");
     assert!(
-        out.contains("FAULTGATE_SEED=\"soon\"") && out.contains("--seed"),
+        out.contains(
+            "environment variable FAULTGATE_SEED, for --seed: \"soon\" is not a whole number"
+        ),
         "{out}"
     );
 }

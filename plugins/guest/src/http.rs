@@ -1,12 +1,15 @@
 //! HTTP faults: plugins for proxies in `http` mode.
 //!
-//! An HTTP fault is a type that implements [`HttpFault`], exported with
+//! An HTTP fault is a type that implements [`HttpFault`] (how it is made)
+//! and [`HttpExchange`] (what it does), exported with
 //! [`export_http_fault!`](crate::export_http_fault). One value is made per
 //! request the fault applies to; it sees the request head, then the response
-//! head, and answers each with [`Action`]s:
+//! head, and answers each with [`Action`]s. A fault with state shared by
+//! all its requests (a quota, say) implements [`SharedHttpFault`] and is
+//! exported with [`export_shared_http_fault!`](crate::export_shared_http_fault):
 //!
 //! ```ignore
-//! use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, action};
+//! use faultgate_guest::http::{Action, HttpExchange, HttpFault, RequestHead, RequestMatch, action};
 //! use faultgate_guest::{Attrs, ConnInfo, Description};
 //!
 //! /// Answers 418 to every matching request.
@@ -19,6 +22,9 @@
 //!     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
 //!         Ok(Teapot { when: RequestMatch::from_attrs(attrs)? })
 //!     }
+//! }
+//!
+//! impl HttpExchange for Teapot {
 //!     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
 //!         if !self.when.matches(request) {
 //!             return vec![Action::Pass];
@@ -36,24 +42,20 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use crate::bindings::exports::faultgate::plugin::meta;
 use crate::http_bindings::exports::faultgate::plugin::http as wit_http;
-use crate::{Attrs, ConnInfo, Description, Direction, Value, attribute, validate_with};
+use crate::{
+    Attrs, ConnInfo, Description, Direction, Value, attribute, stand_in_conn, validate_with,
+};
 
 pub use crate::http_bindings::exports::faultgate::plugin::http::{
     Action, Header, RequestHead, Response, ResponseHead,
 };
 
-/// An HTTP fault: one value per request it applies to.
-pub trait HttpFault: Sized + 'static {
-    /// Name (the toxic `type`), summary and attributes.
-    fn describe() -> Description;
-
-    /// Makes the fault for one request, or says which attribute is wrong.
-    /// `conn.stream` is the stream the fault was attached to.
-    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
-
+/// What a fault does with one request and its response.
+pub trait HttpExchange: 'static {
     /// Actions before the request goes upstream. Empty: pass it on.
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         let _ = request;
@@ -64,6 +66,62 @@ pub trait HttpFault: Sized + 'static {
     fn on_response(&mut self, response: &ResponseHead) -> Vec<Action> {
         let _ = response;
         Vec::new()
+    }
+}
+
+/// An HTTP fault that keeps nothing between requests: one value per
+/// request it applies to.
+pub trait HttpFault: HttpExchange + Sized {
+    /// Name (the toxic `type`), summary and attributes.
+    fn describe() -> Description;
+
+    /// Makes the fault for one request, or says which attribute is wrong.
+    /// `conn.stream` is the stream the fault was attached to.
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
+}
+
+/// An HTTP fault with state shared by every request it applies to, on
+/// every connection: one value per attached toxic.
+pub trait SharedHttpFault: Sized + 'static {
+    /// What serves one request.
+    type Exchange: HttpExchange;
+
+    /// Name (the toxic `type`), summary and attributes.
+    fn describe() -> Description;
+
+    /// Makes the fault from its attributes, or says which one is wrong.
+    fn new(attrs: &Attrs) -> Result<Self, String>;
+
+    /// The exchange for one request; `conn.stream` is the stream the fault
+    /// was attached to.
+    fn open(fault: &Rc<Self>, conn: &ConnInfo) -> Result<Self::Exchange, String>;
+}
+
+/// An [`HttpFault`] as a [`SharedHttpFault`] whose shared state is its
+/// attributes.
+#[doc(hidden)]
+pub struct PerRequest<F> {
+    attrs: Attrs,
+    fault: PhantomData<F>,
+}
+
+impl<F: HttpFault> SharedHttpFault for PerRequest<F> {
+    type Exchange = F;
+
+    fn describe() -> Description {
+        F::describe()
+    }
+
+    fn new(attrs: &Attrs) -> Result<Self, String> {
+        F::new(&stand_in_conn(), attrs)?;
+        Ok(Self {
+            attrs: attrs.clone(),
+            fault: PhantomData,
+        })
+    }
+
+    fn open(fault: &Rc<Self>, conn: &ConnInfo) -> Result<F, String> {
+        F::new(conn, &fault.attrs)
     }
 }
 
@@ -257,37 +315,44 @@ impl Trigger {
     }
 }
 
-/// Ties an [`HttpFault`] to the generated export traits.
+/// Ties a [`SharedHttpFault`] to the generated export traits.
 #[doc(hidden)]
-pub struct HttpPlugin<F>(PhantomData<F>);
+pub struct HttpPlugin<S>(PhantomData<S>);
 
 #[doc(hidden)]
-pub struct HttpInstance<F>(RefCell<F>);
+pub struct HttpFaultOf<S>(Rc<S>);
 
-impl<F: HttpFault> meta::Guest for HttpPlugin<F> {
+#[doc(hidden)]
+pub struct ExchangeOf<E>(RefCell<E>);
+
+impl<S: SharedHttpFault> meta::Guest for HttpPlugin<S> {
     fn describe() -> Description {
-        F::describe()
+        S::describe()
     }
 
     fn validate(attributes: Vec<(String, Value)>) -> Result<(), String> {
-        validate_with(&F::describe(), attributes, F::new)
+        validate_with(&S::describe(), attributes, S::new)
     }
 }
 
-impl<F: HttpFault> wit_http::Guest for HttpPlugin<F> {
-    type Exchange = HttpInstance<F>;
+impl<S: SharedHttpFault> wit_http::Guest for HttpPlugin<S> {
+    type Fault = HttpFaultOf<S>;
+    type Exchange = ExchangeOf<S::Exchange>;
 }
 
-impl<F: HttpFault> wit_http::GuestExchange for HttpInstance<F> {
-    fn open(
-        conn: ConnInfo,
-        attributes: Vec<(String, Value)>,
-    ) -> Result<wit_http::Exchange, String> {
-        let attrs = Attrs::new(attributes, &F::describe())?;
-        let fault = F::new(&conn, &attrs)?;
-        Ok(wit_http::Exchange::new(HttpInstance(RefCell::new(fault))))
+impl<S: SharedHttpFault> wit_http::GuestFault for HttpFaultOf<S> {
+    fn create(attributes: Vec<(String, Value)>) -> Result<wit_http::Fault, String> {
+        let attrs = Attrs::new(attributes, &S::describe())?;
+        Ok(wit_http::Fault::new(HttpFaultOf(Rc::new(S::new(&attrs)?))))
     }
 
+    fn open(&self, conn: ConnInfo) -> Result<wit_http::Exchange, String> {
+        let exchange = S::open(&self.0, &conn)?;
+        Ok(wit_http::Exchange::new(ExchangeOf(RefCell::new(exchange))))
+    }
+}
+
+impl<E: HttpExchange> wit_http::GuestExchange for ExchangeOf<E> {
     fn on_request(&self, request: RequestHead) -> Vec<Action> {
         self.0.borrow_mut().on_request(&request)
     }
@@ -297,10 +362,20 @@ impl<F: HttpFault> wit_http::GuestExchange for HttpInstance<F> {
     }
 }
 
-/// Exports an [`HttpFault`] type as the plugin's implementation of the
-/// contract's `http-plugin` world. Use it once, in the crate's `lib.rs`.
+/// Exports an [`HttpFault`] type (one value per request) as the plugin's
+/// implementation of the contract's `http-plugin` world. Use it once, in
+/// the crate's `lib.rs`.
 #[macro_export]
 macro_rules! export_http_fault {
+    ($fault:ty) => {
+        $crate::export_shared_http_fault!($crate::http::PerRequest<$fault>);
+    };
+}
+
+/// Exports a [`SharedHttpFault`] type (one value per toxic) as the plugin's
+/// implementation of the contract's `http-plugin` world.
+#[macro_export]
+macro_rules! export_shared_http_fault {
     ($fault:ty) => {
         type __FaultgateExportedHttpPlugin = $crate::http::HttpPlugin<$fault>;
         $crate::bindings::export!(__FaultgateExportedHttpPlugin with_types_in $crate::bindings);

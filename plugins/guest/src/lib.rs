@@ -1,11 +1,15 @@
 //! Write a faultgate fault plugin as a plain Rust type.
 //!
 //! A plugin is a WebAssembly component built against `wit/faultgate.wit`.
-//! This crate wraps the generated bindings so that a fault is a type that
-//! implements [`Fault`], exported with [`export_fault!`]:
+//! This crate wraps the generated bindings so that a fault is a type.
+//!
+//! Most faults keep nothing between connections: such a fault is one value
+//! per connection direction, a type that implements [`Fault`] (how it is
+//! made) and [`Filter`] (what it does with the data), exported with
+//! [`export_fault!`]:
 //!
 //! ```ignore
-//! use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+//! use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 //!
 //! /// Delays every chunk by a fixed time.
 //! struct Delay { micros: u64 }
@@ -18,6 +22,9 @@
 //!     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
 //!         Ok(Delay { micros: attrs.non_negative("ms", 0, "milliseconds")? * 1000 })
 //!     }
+//! }
+//!
+//! impl Filter for Delay {
 //!     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
 //!         vec![step::sleep_us(self.micros), step::forward_all(chunk.len)]
 //!     }
@@ -25,6 +32,14 @@
 //!
 //! faultgate_guest::export_fault!(Delay);
 //! ```
+//!
+//! A fault that counts or keeps time across connections ("every 10th
+//! connection", "down for 2 s every 10 s") implements [`SharedFault`]
+//! instead: one value per attached toxic, made from its attributes, which
+//! opens a [`Filter`] for each connection direction and may hand it an `Rc`
+//! of itself; it is exported with [`export_shared_fault!`]. The host makes
+//! one instance of the plugin per toxic and serializes every call into it,
+//! so a `RefCell` or `Cell` in the fault is all the locking it needs.
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the plugin.
@@ -44,10 +59,10 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package faultgate:guest;
-            world meta-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/meta@0.1.0; }
-            world tcp-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/tcp@0.1.0; }
-            world http-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/http@0.1.0; }
-            world postgres-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/postgres@0.1.0; }",
+            world meta-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/meta@0.2.0; }
+            world tcp-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/tcp@0.2.0; }
+            world http-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/http@0.2.0; }
+            world postgres-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/postgres@0.2.0; }",
         world: "faultgate:guest/meta-part",
         generate_all,
         pub_export_macro: true,
@@ -60,13 +75,13 @@ pub mod tcp_bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package faultgate:guest;
-            world tcp-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/tcp@0.1.0; }",
+            world tcp-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/tcp@0.2.0; }",
         world: "faultgate:guest/tcp-part",
         pub_export_macro: true,
         default_bindings_module: "faultgate_guest::tcp_bindings",
         with: {
-            "faultgate:plugin/types@0.1.0": crate::bindings::faultgate::plugin::types,
-            "faultgate:plugin/host@0.1.0": crate::bindings::faultgate::plugin::host,
+            "faultgate:plugin/types@0.2.0": crate::bindings::faultgate::plugin::types,
+            "faultgate:plugin/host@0.2.0": crate::bindings::faultgate::plugin::host,
         },
     });
 }
@@ -76,13 +91,13 @@ pub mod http_bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package faultgate:guest;
-            world http-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/http@0.1.0; }",
+            world http-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/http@0.2.0; }",
         world: "faultgate:guest/http-part",
         pub_export_macro: true,
         default_bindings_module: "faultgate_guest::http_bindings",
         with: {
-            "faultgate:plugin/types@0.1.0": crate::bindings::faultgate::plugin::types,
-            "faultgate:plugin/host@0.1.0": crate::bindings::faultgate::plugin::host,
+            "faultgate:plugin/types@0.2.0": crate::bindings::faultgate::plugin::types,
+            "faultgate:plugin/host@0.2.0": crate::bindings::faultgate::plugin::host,
         },
     });
 }
@@ -92,13 +107,13 @@ pub mod postgres_bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package faultgate:guest;
-            world postgres-part { import faultgate:plugin/host@0.1.0; export faultgate:plugin/postgres@0.1.0; }",
+            world postgres-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/postgres@0.2.0; }",
         world: "faultgate:guest/postgres-part",
         pub_export_macro: true,
         default_bindings_module: "faultgate_guest::postgres_bindings",
         with: {
-            "faultgate:plugin/types@0.1.0": crate::bindings::faultgate::plugin::types,
-            "faultgate:plugin/host@0.1.0": crate::bindings::faultgate::plugin::host,
+            "faultgate:plugin/types@0.2.0": crate::bindings::faultgate::plugin::types,
+            "faultgate:plugin/host@0.2.0": crate::bindings::faultgate::plugin::host,
         },
     });
 }
@@ -108,6 +123,7 @@ pub mod postgres;
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use bindings::exports::faultgate::plugin::meta;
 pub use bindings::faultgate::plugin::host;
@@ -119,17 +135,8 @@ use tcp_bindings::exports::faultgate::plugin::tcp;
 /// What a plugin says about itself (`faultgate plugin check`, `GET /plugins`).
 pub type Description = bindings::faultgate::plugin::types::Description;
 
-/// A fault: one value per connection and direction it applies to.
-pub trait Fault: Sized + 'static {
-    /// Name (the toxic `type`), summary and attributes. Attributes not
-    /// listed here are rejected, so a typo is an error rather than a no-op.
-    fn describe() -> Description;
-
-    /// Makes the fault for one connection, or says which attribute is wrong.
-    /// The same code validates attributes when a fault is attached through
-    /// the API, so the error reaches the API caller as a 400.
-    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
-
+/// What a fault does on one direction of one connection.
+pub trait Filter: 'static {
     /// Steps before any data of this direction.
     fn on_open(&mut self) -> Vec<Step> {
         Vec::new()
@@ -138,9 +145,75 @@ pub trait Fault: Sized + 'static {
     /// Steps for one chunk.
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step>;
 
+    /// Steps when a [`Step::Wake`] this filter asked for has come due.
+    fn on_wake(&mut self) -> Vec<Step> {
+        Vec::new()
+    }
+
     /// Steps when the sender has finished, before the end is passed on.
     fn on_close(&mut self) -> Vec<Step> {
         Vec::new()
+    }
+}
+
+/// A fault that keeps nothing between connections: one value per
+/// connection and direction it applies to.
+pub trait Fault: Filter + Sized {
+    /// Name (the toxic `type`), summary and attributes. Attributes not
+    /// listed here are rejected, so a typo is an error rather than a no-op.
+    fn describe() -> Description;
+
+    /// Makes the fault for one connection, or says which attribute is wrong.
+    /// The same code validates attributes when a fault is attached through
+    /// the API, so the error reaches the API caller as a 400.
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
+}
+
+/// A fault with state shared by every connection it applies to: one value
+/// per attached toxic, kept for as long as the toxic lives (or until its
+/// instance fails: then a fresh one is made).
+pub trait SharedFault: Sized + 'static {
+    /// What serves one direction of one connection.
+    type Filter: Filter;
+
+    /// Name (the toxic `type`), summary and attributes.
+    fn describe() -> Description;
+
+    /// Makes the fault from its attributes, or says which one is wrong.
+    fn new(attrs: &Attrs) -> Result<Self, String>;
+
+    /// A filter for one connection direction. Keep `fault` (an `Rc`) in the
+    /// filter to reach the shared state later. A filter is dropped when its
+    /// connection ends, or the toxic leaves it.
+    fn open(fault: &Rc<Self>, conn: &ConnInfo) -> Result<Self::Filter, String>;
+}
+
+/// A [`Fault`] as a [`SharedFault`] whose shared state is its attributes.
+#[doc(hidden)]
+pub struct PerConnection<F> {
+    attrs: Attrs,
+    fault: PhantomData<F>,
+}
+
+impl<F: Fault> SharedFault for PerConnection<F> {
+    type Filter = F;
+
+    fn describe() -> Description {
+        F::describe()
+    }
+
+    fn new(attrs: &Attrs) -> Result<Self, String> {
+        // The connection's own values are checked when it opens; the
+        // attributes are checked now, with a stand-in connection.
+        F::new(&stand_in_conn(), attrs)?;
+        Ok(Self {
+            attrs: attrs.clone(),
+            fault: PhantomData,
+        })
+    }
+
+    fn open(fault: &Rc<Self>, conn: &ConnInfo) -> Result<F, String> {
+        F::new(conn, &fault.attrs)
     }
 }
 
@@ -253,8 +326,14 @@ pub fn random_between(low: i64, high: i64) -> i64 {
     low + (host::random() % span) as i64
 }
 
+/// The longest duration an attribute in milliseconds may give: a day. A
+/// fault that should last longer is a fault to remove by hand (`blackhole`,
+/// `timeout` 0), and the bound keeps every sum of times far from overflow.
+pub const MAX_MILLIS: u64 = 86_400_000;
+
 /// The attributes a fault was given, with typed getters. Every error names
 /// the attribute.
+#[derive(Clone)]
 pub struct Attrs {
     values: Vec<(String, Value)>,
 }
@@ -312,6 +391,21 @@ impl Attrs {
         }
     }
 
+    /// A whole number from 0 to `max`; the error names the attribute, the
+    /// range and `unit`.
+    pub fn up_to(&self, name: &str, default: u64, max: u64, unit: &str) -> Result<u64, String> {
+        let value = self.non_negative(name, default, unit)?;
+        if value > max {
+            return Err(format!("{name}: expected 0 to {max} ({unit}), got {value}"));
+        }
+        Ok(value)
+    }
+
+    /// A duration in milliseconds, up to a day, in microseconds.
+    pub fn millis(&self, name: &str, default: u64) -> Result<u64, String> {
+        Ok(self.up_to(name, default, MAX_MILLIS, "milliseconds")? * 1000)
+    }
+
     pub fn float(&self, name: &str, default: f64) -> Result<f64, String> {
         match self.get(name) {
             None => Ok(default),
@@ -363,52 +457,67 @@ fn show(value: &Value) -> String {
     }
 }
 
-/// Ties a [`Fault`] to the generated export traits. Used by [`export_fault!`].
-#[doc(hidden)]
-pub struct Plugin<F>(PhantomData<F>);
-
-/// The `validate` both kinds of fault share: make one with a stand-in
-/// connection and see whether the attributes are accepted.
-fn validate_with<F>(
-    description: &Description,
-    attributes: Vec<(String, Value)>,
-    make: impl FnOnce(&ConnInfo, &Attrs) -> Result<F, String>,
-) -> Result<(), String> {
-    let conn = ConnInfo {
+/// A connection for checking attributes when there is none.
+fn stand_in_conn() -> ConnInfo {
+    ConnInfo {
         id: 0,
         proxy: String::new(),
         client: String::new(),
         upstream: String::new(),
         stream: Direction::Downstream,
-    };
-    let attrs = Attrs::new(attributes, description)?;
-    make(&conn, &attrs).map(drop)
+    }
 }
 
-#[doc(hidden)]
-pub struct Instance<F>(RefCell<F>);
+/// The `validate` every kind of fault shares: see whether `make` accepts
+/// the attributes.
+fn validate_with<F>(
+    description: &Description,
+    attributes: Vec<(String, Value)>,
+    make: impl FnOnce(&Attrs) -> Result<F, String>,
+) -> Result<(), String> {
+    let attrs = Attrs::new(attributes, description)?;
+    make(&attrs).map(drop)
+}
 
-impl<F: Fault> meta::Guest for Plugin<F> {
+/// Ties a [`SharedFault`] to the generated export traits. Used by
+/// [`export_shared_fault!`] and [`export_fault!`].
+#[doc(hidden)]
+pub struct Plugin<S>(PhantomData<S>);
+
+#[doc(hidden)]
+pub struct FaultOf<S>(Rc<S>);
+
+#[doc(hidden)]
+pub struct FilterOf<F>(RefCell<F>);
+
+impl<S: SharedFault> meta::Guest for Plugin<S> {
     fn describe() -> Description {
-        F::describe()
+        S::describe()
     }
 
     fn validate(attributes: Vec<(String, Value)>) -> Result<(), String> {
-        validate_with(&F::describe(), attributes, F::new)
+        validate_with(&S::describe(), attributes, S::new)
     }
 }
 
-impl<F: Fault> tcp::Guest for Plugin<F> {
-    type Filter = Instance<F>;
+impl<S: SharedFault> tcp::Guest for Plugin<S> {
+    type Fault = FaultOf<S>;
+    type Filter = FilterOf<S::Filter>;
 }
 
-impl<F: Fault> tcp::GuestFilter for Instance<F> {
-    fn open(conn: ConnInfo, attributes: Vec<(String, Value)>) -> Result<tcp::Filter, String> {
-        let attrs = Attrs::new(attributes, &F::describe())?;
-        let fault = F::new(&conn, &attrs)?;
-        Ok(tcp::Filter::new(Instance(RefCell::new(fault))))
+impl<S: SharedFault> tcp::GuestFault for FaultOf<S> {
+    fn create(attributes: Vec<(String, Value)>) -> Result<tcp::Fault, String> {
+        let attrs = Attrs::new(attributes, &S::describe())?;
+        Ok(tcp::Fault::new(FaultOf(Rc::new(S::new(&attrs)?))))
     }
 
+    fn open(&self, conn: ConnInfo) -> Result<tcp::Filter, String> {
+        let filter = S::open(&self.0, &conn)?;
+        Ok(tcp::Filter::new(FilterOf(RefCell::new(filter))))
+    }
+}
+
+impl<F: Filter> tcp::GuestFilter for FilterOf<F> {
     fn on_open(&self) -> Vec<Step> {
         self.0.borrow_mut().on_open()
     }
@@ -417,15 +526,28 @@ impl<F: Fault> tcp::GuestFilter for Instance<F> {
         self.0.borrow_mut().on_data(chunk)
     }
 
+    fn on_wake(&self) -> Vec<Step> {
+        self.0.borrow_mut().on_wake()
+    }
+
     fn on_close(&self) -> Vec<Step> {
         self.0.borrow_mut().on_close()
     }
 }
 
-/// Exports a [`Fault`] type as the plugin's implementation of the contract.
-/// Use it once, in the plugin crate's `lib.rs`.
+/// Exports a [`Fault`] type (one value per connection) as the plugin's
+/// implementation of the contract. Use it once, in the crate's `lib.rs`.
 #[macro_export]
 macro_rules! export_fault {
+    ($fault:ty) => {
+        $crate::export_shared_fault!($crate::PerConnection<$fault>);
+    };
+}
+
+/// Exports a [`SharedFault`] type (one value per toxic) as the plugin's
+/// implementation of the contract. Use it once, in the crate's `lib.rs`.
+#[macro_export]
+macro_rules! export_shared_fault {
     ($fault:ty) => {
         type __FaultgateExportedPlugin = $crate::Plugin<$fault>;
         $crate::bindings::export!(__FaultgateExportedPlugin with_types_in $crate::bindings);

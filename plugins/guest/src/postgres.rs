@@ -3,10 +3,15 @@
 //! The host frames the wire protocol; a Postgres fault sees whole messages
 //! of one direction (`conn.stream`: `upstream` is the client's, `downstream`
 //! the server's) and answers with [`PgAction`]s: TCP steps applied to the
-//! message, or a reply to the peer the message came from.
+//! message, or a reply to the peer the message came from. A fault is a type
+//! that implements [`PgFault`] (how it is made, per session direction) and
+//! [`PgSession`] (what it does), exported with
+//! [`export_postgres_fault!`](crate::export_postgres_fault); one with state
+//! shared by all its sessions implements [`SharedPgFault`] and is exported
+//! with [`export_shared_postgres_fault!`](crate::export_shared_postgres_fault).
 //!
 //! ```ignore
-//! use faultgate_guest::postgres::{Message, PgAction, PgFault, error_response, ready_for_query};
+//! use faultgate_guest::postgres::{Message, PgAction, PgFault, PgSession, error_response, ready_for_query};
 //! use faultgate_guest::{Attrs, ConnInfo, Description, Step};
 //!
 //! /// Answers every simple query with a serialization failure.
@@ -19,6 +24,9 @@
 //!     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {
 //!         Ok(AlwaysConflict)
 //!     }
+//! }
+//!
+//! impl PgSession for AlwaysConflict {
 //!     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
 //!         if message.tag != b'Q' {
 //!             return vec![PgAction::forward_all(&message)];
@@ -35,24 +43,18 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use crate::bindings::exports::faultgate::plugin::meta;
 use crate::postgres_bindings::exports::faultgate::plugin::postgres as wit_pg;
-use crate::{Attrs, ConnInfo, Description, Step, Value, step, validate_with};
+use crate::{Attrs, ConnInfo, Description, Step, Value, stand_in_conn, step, validate_with};
 
 pub use crate::postgres_bindings::exports::faultgate::plugin::postgres::{
     Action as PgAction, Message,
 };
 
-/// A Postgres fault: one value per connection and direction it applies to.
-pub trait PgFault: Sized + 'static {
-    /// Name (the toxic `type`), summary and attributes.
-    fn describe() -> Description;
-
-    /// Makes the fault for one connection direction, or says which
-    /// attribute is wrong.
-    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
-
+/// What a fault does on one direction of one Postgres session.
+pub trait PgSession: 'static {
     /// Actions before any message of this direction, or at once on a
     /// connection already open when the fault is attached.
     fn on_open(&mut self) -> Vec<PgAction> {
@@ -62,9 +64,69 @@ pub trait PgFault: Sized + 'static {
     /// Actions for one message.
     fn on_message(&mut self, message: Message) -> Vec<PgAction>;
 
+    /// Actions when a [`Step::Wake`] this session asked for has come due.
+    fn on_wake(&mut self) -> Vec<PgAction> {
+        Vec::new()
+    }
+
     /// Actions when the sender has finished.
     fn on_close(&mut self) -> Vec<PgAction> {
         Vec::new()
+    }
+}
+
+/// A Postgres fault that keeps nothing between sessions: one value per
+/// connection and direction it applies to.
+pub trait PgFault: PgSession + Sized {
+    /// Name (the toxic `type`), summary and attributes.
+    fn describe() -> Description;
+
+    /// Makes the fault for one connection direction, or says which
+    /// attribute is wrong.
+    fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String>;
+}
+
+/// A Postgres fault with state shared by every session it applies to: one
+/// value per attached toxic.
+pub trait SharedPgFault: Sized + 'static {
+    /// What serves one direction of one session.
+    type Session: PgSession;
+
+    /// Name (the toxic `type`), summary and attributes.
+    fn describe() -> Description;
+
+    /// Makes the fault from its attributes, or says which one is wrong.
+    fn new(attrs: &Attrs) -> Result<Self, String>;
+
+    /// The session for one connection direction.
+    fn open(fault: &Rc<Self>, conn: &ConnInfo) -> Result<Self::Session, String>;
+}
+
+/// A [`PgFault`] as a [`SharedPgFault`] whose shared state is its
+/// attributes.
+#[doc(hidden)]
+pub struct PerSession<F> {
+    attrs: Attrs,
+    fault: PhantomData<F>,
+}
+
+impl<F: PgFault> SharedPgFault for PerSession<F> {
+    type Session = F;
+
+    fn describe() -> Description {
+        F::describe()
+    }
+
+    fn new(attrs: &Attrs) -> Result<Self, String> {
+        F::new(&stand_in_conn(), attrs)?;
+        Ok(Self {
+            attrs: attrs.clone(),
+            fault: PhantomData,
+        })
+    }
+
+    fn open(fault: &Rc<Self>, conn: &ConnInfo) -> Result<F, String> {
+        F::new(conn, &fault.attrs)
     }
 }
 
@@ -199,34 +261,44 @@ impl From<Step> for PgAction {
     }
 }
 
-/// Ties a [`PgFault`] to the generated export traits.
+/// Ties a [`SharedPgFault`] to the generated export traits.
 #[doc(hidden)]
-pub struct PgPlugin<F>(PhantomData<F>);
+pub struct PgPlugin<S>(PhantomData<S>);
 
 #[doc(hidden)]
-pub struct PgInstance<F>(RefCell<F>);
+pub struct PgFaultOf<S>(Rc<S>);
 
-impl<F: PgFault> meta::Guest for PgPlugin<F> {
+#[doc(hidden)]
+pub struct SessionOf<P>(RefCell<P>);
+
+impl<S: SharedPgFault> meta::Guest for PgPlugin<S> {
     fn describe() -> Description {
-        F::describe()
+        S::describe()
     }
 
     fn validate(attributes: Vec<(String, Value)>) -> Result<(), String> {
-        validate_with(&F::describe(), attributes, F::new)
+        validate_with(&S::describe(), attributes, S::new)
     }
 }
 
-impl<F: PgFault> wit_pg::Guest for PgPlugin<F> {
-    type Session = PgInstance<F>;
+impl<S: SharedPgFault> wit_pg::Guest for PgPlugin<S> {
+    type Fault = PgFaultOf<S>;
+    type Session = SessionOf<S::Session>;
 }
 
-impl<F: PgFault> wit_pg::GuestSession for PgInstance<F> {
-    fn open(conn: ConnInfo, attributes: Vec<(String, Value)>) -> Result<wit_pg::Session, String> {
-        let attrs = Attrs::new(attributes, &F::describe())?;
-        let fault = F::new(&conn, &attrs)?;
-        Ok(wit_pg::Session::new(PgInstance(RefCell::new(fault))))
+impl<S: SharedPgFault> wit_pg::GuestFault for PgFaultOf<S> {
+    fn create(attributes: Vec<(String, Value)>) -> Result<wit_pg::Fault, String> {
+        let attrs = Attrs::new(attributes, &S::describe())?;
+        Ok(wit_pg::Fault::new(PgFaultOf(Rc::new(S::new(&attrs)?))))
     }
 
+    fn open(&self, conn: ConnInfo) -> Result<wit_pg::Session, String> {
+        let session = S::open(&self.0, &conn)?;
+        Ok(wit_pg::Session::new(SessionOf(RefCell::new(session))))
+    }
+}
+
+impl<P: PgSession> wit_pg::GuestSession for SessionOf<P> {
     fn on_open(&self) -> Vec<PgAction> {
         self.0.borrow_mut().on_open()
     }
@@ -235,15 +307,29 @@ impl<F: PgFault> wit_pg::GuestSession for PgInstance<F> {
         self.0.borrow_mut().on_message(message)
     }
 
+    fn on_wake(&self) -> Vec<PgAction> {
+        self.0.borrow_mut().on_wake()
+    }
+
     fn on_close(&self) -> Vec<PgAction> {
         self.0.borrow_mut().on_close()
     }
 }
 
-/// Exports a [`PgFault`] type as the plugin's implementation of the
-/// contract's `postgres-plugin` world. Use it once, in the crate's `lib.rs`.
+/// Exports a [`PgFault`] type (one value per session direction) as the
+/// plugin's implementation of the contract's `postgres-plugin` world. Use
+/// it once, in the crate's `lib.rs`.
 #[macro_export]
 macro_rules! export_postgres_fault {
+    ($fault:ty) => {
+        $crate::export_shared_postgres_fault!($crate::postgres::PerSession<$fault>);
+    };
+}
+
+/// Exports a [`SharedPgFault`] type (one value per toxic) as the plugin's
+/// implementation of the contract's `postgres-plugin` world.
+#[macro_export]
+macro_rules! export_shared_postgres_fault {
     ($fault:ty) => {
         type __FaultgateExportedPgPlugin = $crate::postgres::PgPlugin<$fault>;
         $crate::bindings::export!(__FaultgateExportedPgPlugin with_types_in $crate::bindings);

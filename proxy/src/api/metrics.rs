@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::relay::Stats;
+use crate::conn::Stats;
 
 /// One per-proxy metric: name, Prometheus type, help text, and how to read it.
 type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
@@ -37,7 +37,7 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
         (
             "faultgate_plugin_instances_total",
             "counter",
-            "Plugin instances made: one per connection, direction and TCP fault that applies, one per request and HTTP fault that applies.",
+            "Plugin instances made: one per fault attached (or rebound to a replaced plugin), and one each time a failed one is made afresh.",
             |s| s.plugin_instances.get(),
         ),
         (
@@ -75,6 +75,21 @@ pub async fn render(State(registry): State<AppState>) -> impl IntoResponse {
             proxy.name(),
             proxy.chain().faults.len()
         );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP faultgate_toxic_plugin_failures_total Instances of a toxic's plugin that failed (trapped, ran out of time or memory); each failure ends the connections the instance served.\n# TYPE faultgate_toxic_plugin_failures_total counter"
+    );
+    for proxy in &proxies {
+        for fault in &proxy.chain().faults {
+            let _ = writeln!(
+                out,
+                "faultgate_toxic_plugin_failures_total{{proxy=\"{}\",toxic=\"{}\"}} {}",
+                proxy.name(),
+                fault.name,
+                fault.instance.failures().count()
+            );
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::{ApiError, AppState, json, parse_body};
 use crate::faults::ToxicView;
-use crate::registry::{ProxySpec, mode_name};
-use crate::relay::Proxy;
-use crate::relay::postgres::PostgresTls;
+use crate::listener::{Mode, Proxy};
+use crate::postgres::PostgresTls;
+use crate::registry::ProxySpec;
 use crate::tls::{ClientTls, ListenerTls};
 
 /// A proxy in Toxiproxy's JSON shape, with its toxics.
@@ -23,7 +23,7 @@ pub struct ProxyView {
     upstream: String,
     enabled: bool,
     toxics: Vec<ToxicView>,
-    mode: &'static str,
+    mode: Mode,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<ListenerTls>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ impl ProxyView {
             upstream: proxy.upstream(),
             enabled: proxy.enabled(),
             toxics: proxy.chain().faults.iter().map(|f| f.view()).collect(),
-            mode: mode_name(proxy.mode()),
+            mode: proxy.mode(),
             tls: proxy.tls(),
             upstream_tls: proxy.upstream_tls(),
             postgres_tls: proxy.postgres_tls(),

@@ -168,8 +168,12 @@ fn lib_rs(name: &str) -> String {
 //! the fault you need: the host calls `on_data` for every chunk of the
 //! direction the fault is attached to, and carries out the steps it returns,
 //! in order.
+//!
+//! One `{ty}` is made per connection direction, so it keeps that
+//! connection's state. A fault that counts or keeps time across
+//! connections implements `SharedFault` instead (see the plugin guide).
 
-use faultgate_guest::{{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, host, step}};
+use faultgate_guest::{{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, host, step}};
 
 struct {ty} {{
     delay_ms: u64,
@@ -185,8 +189,8 @@ impl Fault for {ty} {{
             .attribute(attribute::integer("reset_after", 0, "reset the connection at this chunk; 0 = never"))
     }}
 
-    /// Called per connection, and when the fault is attached (to validate the
-    /// attributes: an error here is the API caller's 400).
+    /// Called per connection direction, and when the fault is attached (to
+    /// check the attributes: an error here is the API caller's 400).
     fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {{
         host::log(host::Level::Debug, &format!("{name} on connection {{}} from {{}}", conn.id, conn.client));
         Ok(Self {{
@@ -195,7 +199,9 @@ impl Fault for {ty} {{
             chunks_seen: 0,
         }})
     }}
+}}
 
+impl Filter for {ty} {{
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {{
         self.chunks_seen += 1;
         if self.reset_after != 0 && self.chunks_seen >= self.reset_after {{
@@ -224,7 +230,7 @@ fn http_lib_rs(name: &str) -> String {
 //! the fault you need: the host calls `on_request` and `on_response` for every
 //! request the fault applies to, and carries out the actions they return.
 
-use faultgate_guest::http::{{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger, action}};
+use faultgate_guest::http::{{Action, HttpExchange, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger, action}};
 use faultgate_guest::{{Attrs, ConnInfo, Description, attribute, host}};
 
 struct {ty} {{
@@ -258,7 +264,9 @@ impl HttpFault for {ty} {{
             answer: vec![action::delay_ms(delay_ms), action::respond(status as u16, body)],
         }})
     }}
+}}
 
+impl HttpExchange for {ty} {{
     // The trigger knows whether to act at the request (attached upstream)
     // or at the response (downstream), and only for matching requests.
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {{

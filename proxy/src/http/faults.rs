@@ -9,11 +9,13 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{Body, HttpConn, full, per_request};
+use super::{Body, full, per_request};
 use crate::clock;
+use crate::conn::Connection;
 use crate::faults::{Chain, Fault};
 use crate::plugin_host::{
-    Action, ConnContext, Exchange, Header, PluginError, PluginResponse, RequestHead, ResponseHead,
+    Action, AnyInstance, ConnContext, Exchange, Fresh, Header, PluginError, PluginResponse,
+    RequestHead, ResponseHead,
 };
 
 /// What the faults decided for one side of an exchange.
@@ -28,7 +30,7 @@ pub(super) enum Outcome {
 
 /// The HTTP faults that apply to one request, in chain order.
 pub(super) struct RequestFaults<'a> {
-    conn: &'a HttpConn,
+    conn: &'a Connection,
     number: u64,
     arrived: Instant,
     /// Faults picked by their toxicity; instances are made at the request.
@@ -39,7 +41,7 @@ pub(super) struct RequestFaults<'a> {
 }
 
 impl<'a> RequestFaults<'a> {
-    pub fn new(conn: &'a HttpConn, chain: &Chain, number: u64, arrived: Instant) -> Self {
+    pub fn new(conn: &'a Connection, chain: &Chain, number: u64, arrived: Instant) -> Self {
         let picked = chain
             .faults
             .iter()
@@ -78,20 +80,12 @@ impl<'a> RequestFaults<'a> {
                 (Some(with_body), true) => with_body,
                 _ => head,
             };
-            let context = ConnContext {
-                id: self.conn.id,
-                proxy: self.conn.proxy.clone(),
-                client: self.conn.client.to_string(),
-                upstream: self.conn.forwarder_upstream(),
-                stream: fault.stream,
-                random_seed,
-            };
-            let mut exchange = fault
-                .plugin
-                .open_exchange(&context, &fault.contract_attributes)
-                .await?;
-            self.conn.stats.plugin_instances.inc();
-            let actions = exchange.on_request(head).await?;
+            let context = self.conn.plugin_context(fault.stream, random_seed);
+            let (exchange, Fresh(fresh)) = open_exchange(&fault, context).await?;
+            if fresh {
+                self.conn.stats.plugin_instances.inc();
+            }
+            let (actions, exchange) = call(exchange, Hook::Request(head.clone())).await?;
             let outcome = self.carry_out(&fault, actions).await?;
             self.open.push((fault, exchange));
             if !matches!(outcome, Outcome::Pass) {
@@ -102,8 +96,8 @@ impl<'a> RequestFaults<'a> {
     }
 
     pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Outcome, PluginError> {
-        for (fault, mut exchange) in std::mem::take(&mut self.open) {
-            let actions = exchange.on_response(head).await?;
+        for (fault, exchange) in std::mem::take(&mut self.open) {
+            let (actions, _) = call(exchange, Hook::Response(head.clone())).await?;
             let outcome = self.carry_out(&fault, actions).await?;
             if !matches!(outcome, Outcome::Pass) {
                 return Ok(outcome);
@@ -190,9 +184,51 @@ impl<'a> RequestFaults<'a> {
     }
 }
 
-impl HttpConn {
-    fn forwarder_upstream(&self) -> String {
-        self.forwarder.upstream_text().to_owned()
+/// Opens an exchange for one request in the fault's instance. The call
+/// runs to its end even if the client goes away meanwhile: a call abandoned
+/// half-way would end the instance every connection shares.
+async fn open_exchange(
+    fault: &Fault,
+    context: ConnContext,
+) -> Result<(Exchange, Fresh), PluginError> {
+    let (AnyInstance::Http(shared), fresh) = fault.instance.get().await? else {
+        return Err(PluginError::Call {
+            plugin: fault.plugin.name().to_owned(),
+            what: "open",
+            reason: "used as an HTTP fault, but it is not one".into(),
+        });
+    };
+    let exchange = tokio::spawn(async move { Exchange::open(&shared, &context).await })
+        .await
+        .unwrap_or_else(|e| Err(abandoned(e)))?;
+    Ok((exchange, fresh))
+}
+
+/// A hook of an exchange, with what it is shown.
+enum Hook {
+    Request(RequestHead),
+    Response(ResponseHead),
+}
+
+/// Runs one hook of `exchange` in a task of its own, so that the call runs
+/// to its end even if the request is dropped (the client went away); gives
+/// the exchange back with the actions.
+async fn call(mut exchange: Exchange, hook: Hook) -> Result<(Vec<Action>, Exchange), PluginError> {
+    tokio::spawn(async move {
+        let actions = match &hook {
+            Hook::Request(head) => exchange.on_request(head).await,
+            Hook::Response(head) => exchange.on_response(head).await,
+        };
+        actions.map(|actions| (actions, exchange))
+    })
+    .await
+    .unwrap_or_else(|e| Err(abandoned(e)))
+}
+
+fn abandoned(error: tokio::task::JoinError) -> PluginError {
+    PluginError::Failed {
+        plugin: String::new(),
+        reason: format!("the call's task ended: {error}"),
     }
 }
 

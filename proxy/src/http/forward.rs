@@ -11,12 +11,10 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, Uri, Version};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
 use super::Body;
-use crate::relay::stream::Stream;
-use crate::relay::{DialError, Upstream};
+use crate::net::{DialError, DialedIo, Upstream, causes};
 
 /// How long an idle upstream connection is kept for the next request.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,19 +91,6 @@ impl Forwarder {
     }
 }
 
-/// An error and its causes, outermost first: hyper's own messages are terse
-/// ("client error (Connect)"), the cause says what happened.
-pub(crate) fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Whether a request or response asks to switch protocols.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
@@ -168,49 +153,5 @@ impl tower_service::Service<Uri> for Dialer {
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let upstream = self.0.clone();
         Box::pin(async move { Ok(DialedIo::new(upstream.dial().await?)) })
-    }
-}
-
-/// A dialed connection, plain or TLS, as hyper's client wants it: the
-/// proxy's to its upstream, and the runner's to the servers its steps call.
-pub(crate) struct DialedIo(TokioIo<Stream>);
-
-impl DialedIo {
-    pub(crate) fn new(stream: Stream) -> Self {
-        Self(TokioIo::new(stream))
-    }
-}
-
-impl Connection for DialedIo {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for DialedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for DialedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }

@@ -1,8 +1,9 @@
 //! The HTTP layer of proxies in `http` mode: a reverse proxy built on hyper,
 //! with HTTP faults applied per request.
 //!
-//! A client connection reaches this layer through the relay's pumps (so TCP
-//! faults still see its bytes), as HTTP/1.1 or HTTP/2. For every request:
+//! A client connection is handed to this layer as the far end of an
+//! in-memory pipe whose near end the relay pumps (so TCP faults still see
+//! its bytes), as HTTP/1.1 or HTTP/2. For every request:
 //!
 //! 1. the proxy's current chain is read, so a fault switched through the API
 //!    applies to the next request, on keep-alive connections too;
@@ -21,7 +22,6 @@ mod faults;
 mod forward;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -34,14 +34,12 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::DuplexStream;
-use tokio::sync::watch;
 
-pub(crate) use forward::{DialedIo, causes};
 pub use forward::{ForwardError, Forwarder};
 
-use crate::faults::Chain;
+use crate::conn::Connection;
+use crate::net::Ending;
 use crate::plugin_host::{PluginError, PluginKind};
-use crate::relay::{ConnShared, Ending, Stats};
 use faults::{Outcome, RequestFaults};
 
 /// A body: the peer's, streamed, or one faultgate made (or read whole).
@@ -52,14 +50,8 @@ const MAX_SHOWN_BODY: usize = 1 << 20;
 
 /// One client connection's HTTP layer.
 pub struct HttpConn {
-    id: u64,
-    proxy: String,
-    client: SocketAddr,
-    seed: u64,
-    chain: watch::Receiver<Arc<Chain>>,
-    stats: Arc<Stats>,
+    conn: Arc<Connection>,
     forwarder: Forwarder,
-    conn: Arc<ConnShared>,
     /// Requests seen on this connection, numbering them for toxicity rolls.
     requests: AtomicU64,
 }
@@ -71,26 +63,10 @@ pub struct HttpConn {
 struct ResetByFault;
 
 impl HttpConn {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        id: u64,
-        proxy: String,
-        client: SocketAddr,
-        seed: u64,
-        chain: watch::Receiver<Arc<Chain>>,
-        stats: Arc<Stats>,
-        forwarder: Forwarder,
-        conn: Arc<ConnShared>,
-    ) -> Arc<Self> {
+    pub fn new(conn: Arc<Connection>, forwarder: Forwarder) -> Arc<Self> {
         Arc::new(Self {
-            id,
-            proxy,
-            client,
-            seed,
-            chain,
-            stats,
-            forwarder,
             conn,
+            forwarder,
             requests: AtomicU64::new(0),
         })
     }
@@ -100,10 +76,10 @@ impl HttpConn {
         request: Request<Incoming>,
     ) -> Result<Response<Body>, ResetByFault> {
         let arrived = Instant::now();
-        self.stats.http_requests.inc();
+        self.conn.stats.http_requests.inc();
         let number = self.requests.fetch_add(1, Ordering::Relaxed);
-        let chain = self.chain.borrow().clone();
-        let mut faults = RequestFaults::new(&self, &chain, number, arrived);
+        let chain = self.conn.chain.borrow().clone();
+        let mut faults = RequestFaults::new(&self.conn, &chain, number, arrived);
 
         let head = faults::request_head(&request);
         // A fault that wants bodies sees those of a known, small length; the
@@ -121,7 +97,7 @@ impl HttpConn {
                     (full(bytes.clone()), Some(bytes))
                 }
                 Err(error) => {
-                    tracing::debug!(proxy = %self.proxy, conn = self.id, %error, "client body cut short");
+                    tracing::debug!(proxy = %self.conn.proxy, conn = self.conn.id, %error, "client body cut short");
                     return Ok(error_response(
                         StatusCode::BAD_REQUEST,
                         "client",
@@ -146,7 +122,7 @@ impl HttpConn {
         let mut response = match self.forwarder.send(request).await {
             Ok(response) => response,
             Err(error) => {
-                tracing::warn!(proxy = %self.proxy, conn = self.id, %method, %path, "{error}");
+                tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, %method, %path, "{error}");
                 return Ok(error_response(
                     StatusCode::BAD_GATEWAY,
                     "upstream",
@@ -167,7 +143,7 @@ impl HttpConn {
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
-            let (proxy, id) = (self.proxy.clone(), self.id);
+            let (proxy, id) = (self.conn.proxy.clone(), self.conn.id);
             tokio::spawn(async move {
                 match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok((client, upstream)) => {
@@ -193,16 +169,16 @@ impl HttpConn {
     /// A plugin failed: this request gets a 502 naming it; the connection
     /// and every other request go on.
     fn plugin_failed(&self, error: PluginError) -> Response<Body> {
-        self.stats.plugin_failures.inc();
-        tracing::warn!(proxy = %self.proxy, conn = self.id, "{error}; answering 502");
+        self.conn.stats.plugin_failures.inc();
+        tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, "{error}; answering 502");
         error_response(StatusCode::BAD_GATEWAY, "plugin", &error.to_string())
     }
 }
 
 /// Serves one client connection until it closes or the proxy closes it.
-pub(crate) async fn serve(io: DuplexStream, conn: Arc<HttpConn>) {
+pub async fn serve(io: DuplexStream, conn: Arc<HttpConn>) {
     let cancel = conn.conn.cancel.clone();
-    let (proxy, id, client) = (conn.proxy.clone(), conn.id, conn.client);
+    let (proxy, id, client) = (conn.conn.proxy.clone(), conn.conn.id, conn.conn.client);
     let service = hyper::service::service_fn(move |request| conn.clone().handle(request));
     let builder = auto::Builder::new(TokioExecutor::new());
     let serving = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

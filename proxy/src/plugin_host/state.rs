@@ -1,49 +1,132 @@
-//! What each plugin instance's store holds, and the host functions it imports.
+//! What a plugin instance's store holds, and the host functions it imports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Host, Level, TypesHost};
 use crate::clock;
 
-/// Per-instance state. The WASI context is empty on purpose: Rust's std makes
-/// every wasm32-wasip2 guest import a few WASI interfaces, so they must be
-/// linked, but with no files, sockets, environment or arguments behind them.
-/// It is made on a plugin's first WASI call, which most plugins never make
-/// (std calls WASI to print a panic): building one per connection seeded a
-/// random generator and boxed half a dozen streams and clocks for nothing.
+/// Per-instance state. One instance serves every connection of a toxic, so
+/// what a call needs to know of its connection (its id for the log, its
+/// random stream) is lent to the store for the length of the call.
+///
+/// The WASI context is empty on purpose: Rust's std makes every
+/// wasm32-wasip2 guest import a few WASI interfaces, so they must be linked,
+/// but with no files, sockets, environment or arguments behind them. It is
+/// made on a plugin's first WASI call, which most plugins never make (std
+/// calls WASI to print a panic).
 pub struct InstanceState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
-    rng: ChaCha8Rng,
-    plugin: std::sync::Arc<str>,
+    /// Linear memory the instance may grow to (the fault's and every
+    /// connection's state together).
+    memory_limit: usize,
+    plugin: Arc<str>,
+    /// The toxic the instance serves ("" while a plugin is described or
+    /// validates attributes).
+    toxic: Arc<str>,
+    /// The connection the running call is for (0: the fault itself).
     conn_id: u64,
+    /// The random stream of the connection the running call is for.
+    rng: ChaCha8Rng,
+    /// When the running call started, and how long it may take.
+    call: Option<(Instant, Duration)>,
 }
 
 impl InstanceState {
-    pub fn new(
-        plugin: std::sync::Arc<str>,
-        conn_id: u64,
-        random_seed: u64,
-        memory_limit: usize,
-    ) -> Self {
+    pub fn new(plugin: Arc<str>, toxic: Arc<str>, random_seed: u64, memory_limit: usize) -> Self {
         Self {
             wasi: None,
             table: ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
-            rng: ChaCha8Rng::seed_from_u64(random_seed),
+            memory_limit,
             plugin,
-            conn_id,
+            toxic,
+            conn_id: 0,
+            rng: ChaCha8Rng::seed_from_u64(random_seed),
+            call: None,
         }
+    }
+
+    /// A call for connection `conn_id` starts; its random stream is lent to
+    /// the store until [`InstanceState::end_call`] gives it back.
+    pub fn begin_call(&mut self, conn_id: u64, rng: &mut ChaCha8Rng, deadline: Duration) {
+        self.conn_id = conn_id;
+        std::mem::swap(&mut self.rng, rng);
+        self.call = Some((Instant::now(), deadline));
+    }
+
+    /// The call is over: the connection's stream goes back to it.
+    pub fn end_call(&mut self, rng: &mut ChaCha8Rng) {
+        std::mem::swap(&mut self.rng, rng);
+        self.conn_id = 0;
+        self.call = None;
+    }
+
+    /// Called at every epoch tick while the instance runs: the call goes on
+    /// after letting other tasks run, or, past its deadline, is interrupted.
+    /// Yielding keeps a plugin that loops from holding a runtime thread for
+    /// its whole deadline.
+    pub fn on_tick(&self) -> UpdateDeadline {
+        match self.call {
+            Some((started, deadline)) if started.elapsed() >= deadline => UpdateDeadline::Interrupt,
+            _ => UpdateDeadline::Yield(1),
+        }
+    }
+}
+
+/// A plugin asked for more memory than its limit: the call fails with
+/// this, and the instance ends.
+#[derive(Debug, thiserror::Error)]
+#[error("grew past its memory limit of {} MiB (it asked for {} MiB)", .limit >> 20, .wanted.div_ceil(1 << 20))]
+pub struct MemoryLimit {
+    pub limit: usize,
+    pub wanted: usize,
+}
+
+impl ResourceLimiter for InstanceState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            return Err(MemoryLimit {
+                limit: self.memory_limit,
+                wanted: desired,
+            }
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+
+    /// A Rust wasm32-wasip2 component holds a few core instances.
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        8
     }
 }
 
@@ -60,13 +143,13 @@ impl TypesHost for InstanceState {}
 
 impl Host for InstanceState {
     fn log(&mut self, level: Level, message: String) {
-        let (plugin, conn) = (&*self.plugin, self.conn_id);
+        let (plugin, toxic, conn) = (&*self.plugin, &*self.toxic, self.conn_id);
         match level {
-            Level::Trace => tracing::trace!(plugin, conn, "{message}"),
-            Level::Debug => tracing::debug!(plugin, conn, "{message}"),
-            Level::Info => tracing::info!(plugin, conn, "{message}"),
-            Level::Warn => tracing::warn!(plugin, conn, "{message}"),
-            Level::Error => tracing::error!(plugin, conn, "{message}"),
+            Level::Trace => tracing::trace!(plugin, toxic, conn, "{message}"),
+            Level::Debug => tracing::debug!(plugin, toxic, conn, "{message}"),
+            Level::Info => tracing::info!(plugin, toxic, conn, "{message}"),
+            Level::Warn => tracing::warn!(plugin, toxic, conn, "{message}"),
+            Level::Error => tracing::error!(plugin, toxic, conn, "{message}"),
         }
     }
 

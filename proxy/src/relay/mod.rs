@@ -1,388 +1,63 @@
-//! The relay: listeners, connections, and the pumps that carry bytes
-//! through a proxy's fault chain.
+//! The relay: carries bytes between a client and the far side of its
+//! connection, through the proxy's fault chain, one [`Pump`] per direction.
 //!
-//! Every proxy relays bytes. In `tcp` mode the pumps run between the client
-//! and the upstream; in `http` mode between the client and the HTTP layer
-//! ([`crate::http`]), which forwards requests upstream. Either way TCP
-//! faults see the client's bytes, and TLS (see [`crate::tls`]) is taken off
-//! before them and put back after.
-//!
-//! A [`Proxy`] owns a listener (while enabled) and a watch channel holding
-//! its fault chain. Every accepted connection subscribes to that channel, so a
-//! fault attached, replaced or removed through the control API reaches
-//! connections already open at their next chunk, and the API never waits on
-//! the data path: it swaps the chain and returns.
+//! The relay does not know what the far side is: the upstream in `tcp` and
+//! `postgres` mode, the HTTP layer ([`crate::http`]) in `http` mode, any
+//! [`Endpoint`] in its tests. The decision is made where connections are
+//! accepted ([`crate::listener`]). Each pump follows the proxy's chain
+//! through the connection's watch channel, so a fault attached, replaced or
+//! removed through the control API reaches open connections at their next
+//! chunk.
 
-mod connection;
-pub mod postgres;
+mod frames;
+mod protocol;
 mod pump;
-pub(crate) mod stream;
-mod upstream;
+mod stages;
+#[cfg(test)]
+mod tests;
 
-pub(crate) use connection::{ConnShared, Ending};
-pub use upstream::{DialError, Upstream, UpstreamError};
+pub use protocol::{Protocol, Raw};
+pub use pump::Pump;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
+use crate::conn::Connection;
+use crate::net::{Ending, Endpoint};
+use crate::plugin_host::Direction;
 
-use crate::faults::Chain;
-use crate::http::Forwarder;
-use crate::tls::{self, Alpn, ClientTls, ListenerTls, TlsError};
-use connection::ConnSetup;
-use postgres::PostgresTls;
+/// Runs the two pumps until both ends are done, or a fault or the proxy
+/// ends the connection; then ends both sides the way it was ended.
+/// `protocols`: the client's side (upstream) first.
+pub async fn relay<C: Endpoint, U: Endpoint, P: Protocol>(
+    client: C,
+    upstream: U,
+    conn: Arc<Connection>,
+    protocols: (P, P),
+) {
+    tracing::debug!(proxy = %conn.proxy, conn = conn.id, client = %conn.client, "connection open");
+    let (mut client_read, mut client_write) = client.split();
+    let (mut upstream_read, mut upstream_write) = upstream.split();
+    let mut up = Pump::new(Direction::Upstream, conn.clone(), protocols.0);
+    let mut down = Pump::new(Direction::Downstream, conn.clone(), protocols.1);
 
-/// A monotonically increasing number, as Prometheus counts.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+    // Each direction in its own task, so the two can use both cores.
+    let upstream_task = tokio::spawn(async move {
+        let result = up.run(&mut client_read, &mut upstream_write).await;
+        (result, client_read, upstream_write)
+    });
+    let down_result = down.run(&mut upstream_read, &mut client_write).await;
+    let Ok((up_result, client_read, upstream_write)) = upstream_task.await else {
+        return;
+    };
 
-impl Counter {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn dec(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// What one proxy has done, for `GET /metrics`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub connections_total: Counter,
-    pub connections_open: Counter,
-    /// Connections failed because a plugin trapped, timed out, ran out of
-    /// memory or answered nonsense.
-    pub plugin_failures: Counter,
-    /// Plugin instances made (one per connection, direction and fault that
-    /// applies). Stays 0 while a proxy has no fault: such a proxy never calls
-    /// a plugin.
-    pub plugin_instances: Counter,
-    /// HTTP requests received (`http` mode).
-    pub http_requests: Counter,
-    /// Times a fault acted: a TCP fault applied to a connection direction,
-    /// or an HTTP fault delayed, answered, reset or held a request.
-    pub faults_injected: Counter,
-}
-
-/// What a proxy understands of the traffic it relays.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Bytes: TCP faults only.
-    #[default]
-    Tcp,
-    /// HTTP/1.1 (and HTTP/2 from clients): HTTP faults per request, and
-    /// TCP faults on the client's bytes.
-    Http,
-    /// The Postgres wire protocol: Postgres faults per message, and TCP
-    /// faults on the bytes.
-    Postgres,
-}
-
-/// The settings of a proxy that take work to check: files to read, an
-/// upstream to parse. Made by [`Endpoints::prepare`] before anything changes,
-/// so a bad one changes nothing.
-pub struct Endpoints {
-    postgres_tls: PostgresTls,
-    upstream: Arc<Upstream>,
-    upstream_tls: Option<ClientTls>,
-    tls: Option<(ListenerTls, TlsAcceptor)>,
-}
-
-/// Why a proxy's settings were refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    #[error("postgres_tls is a setting of proxies in postgres mode (\"mode\": \"postgres\")")]
-    PostgresTlsOutsidePostgresMode,
-}
-
-impl Endpoints {
-    pub fn prepare(
-        mode: Mode,
-        upstream: &str,
-        upstream_tls: Option<ClientTls>,
-        tls: Option<ListenerTls>,
-        postgres_tls: Option<PostgresTls>,
-    ) -> Result<Self, SettingsError> {
-        if postgres_tls.is_some() && mode != Mode::Postgres {
-            return Err(SettingsError::PostgresTlsOutsidePostgresMode);
-        }
-        let upstream = Arc::new(Upstream::parse(upstream, upstream_tls.as_ref())?);
-        let alpn = match mode {
-            Mode::Tcp | Mode::Postgres => Alpn::None,
-            Mode::Http => Alpn::Http,
-        };
-        let tls = match tls {
-            Some(spec) => {
-                let acceptor = tls::acceptor(&spec, alpn)?;
-                Some((spec, acceptor))
-            }
-            None => None,
-        };
-        Ok(Self {
-            postgres_tls: postgres_tls.unwrap_or_default(),
-            upstream,
-            upstream_tls,
-            tls,
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    #[error("cannot listen on {listen}: {error}")]
-    Bind {
-        listen: String,
-        error: std::io::Error,
-    },
-}
-
-struct Settings {
-    listen: String,
-    endpoints: Endpoints,
-    /// `http` mode: the pool of upstream connections requests go through.
-    forwarder: Option<Forwarder>,
-}
-
-struct Listening {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-/// One proxy: a listen address, an upstream, and a fault chain.
-pub struct Proxy {
-    name: String,
-    mode: Mode,
-    seed: u64,
-    settings: Mutex<Settings>,
-    chain: watch::Sender<Arc<Chain>>,
-    listening: Mutex<Option<Listening>>,
-    /// Cancelled to close every open connection; replaced after.
-    connections: Mutex<CancellationToken>,
-    stats: Arc<Stats>,
-}
-
-impl Proxy {
-    /// A proxy that is not listening yet.
-    pub fn new(
-        name: String,
-        mode: Mode,
-        listen: String,
-        endpoints: Endpoints,
-        seed: u64,
-    ) -> Arc<Self> {
-        let forwarder = forwarder_for(mode, &endpoints);
-        Arc::new(Self {
-            name,
-            mode,
-            seed,
-            settings: Mutex::new(Settings {
-                listen,
-                endpoints,
-                forwarder,
-            }),
-            chain: watch::Sender::new(Arc::new(Chain::default())),
-            listening: Mutex::new(None),
-            connections: Mutex::new(CancellationToken::new()),
-            stats: Arc::new(Stats::default()),
-        })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The listen address; once listening, the address actually bound (so
-    /// port 0 reads back as the port the system picked).
-    pub fn listen(&self) -> String {
-        self.settings.lock().unwrap().listen.clone()
-    }
-
-    pub fn upstream(&self) -> String {
-        self.settings
-            .lock()
-            .unwrap()
-            .endpoints
-            .upstream
-            .text()
-            .to_owned()
-    }
-
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    /// The listener's TLS settings, if it terminates TLS.
-    pub fn tls(&self) -> Option<ListenerTls> {
-        let settings = self.settings.lock().unwrap();
-        settings
-            .endpoints
-            .tls
-            .as_ref()
-            .map(|(spec, _)| spec.clone())
-    }
-
-    pub fn upstream_tls(&self) -> Option<ClientTls> {
-        self.settings.lock().unwrap().endpoints.upstream_tls.clone()
-    }
-
-    /// In `postgres` mode, what is done when a client asks for TLS.
-    pub fn postgres_tls(&self) -> Option<PostgresTls> {
-        let settings = self.settings.lock().unwrap();
-        (self.mode == Mode::Postgres).then_some(settings.endpoints.postgres_tls)
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.listening.lock().unwrap().is_some()
-    }
-
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    pub fn chain(&self) -> Arc<Chain> {
-        self.chain.borrow().clone()
-    }
-
-    /// Swaps the chain; open connections pick it up at their next chunk.
-    pub fn set_chain(&self, chain: Chain) {
-        self.chain.send_replace(Arc::new(chain));
-    }
-
-    /// New connections use these; open ones keep theirs.
-    pub fn set_endpoints(&self, endpoints: Endpoints) {
-        let forwarder = forwarder_for(self.mode, &endpoints);
-        let mut settings = self.settings.lock().unwrap();
-        settings.endpoints = endpoints;
-        settings.forwarder = forwarder;
-    }
-
-    /// Binds the listener and starts accepting. Does nothing if listening.
-    pub async fn start(self: &Arc<Self>) -> Result<(), RelayError> {
-        if self.enabled() {
-            return Ok(());
-        }
-        let listen = self.listen();
-        let listener = TcpListener::bind(&listen)
-            .await
-            .map_err(|error| RelayError::Bind {
-                listen: listen.clone(),
-                error,
-            })?;
-        if let Ok(bound) = listener.local_addr() {
-            self.settings.lock().unwrap().listen = bound.to_string();
-        }
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(self.clone().accept_loop(listener, stop.clone()));
-        *self.listening.lock().unwrap() = Some(Listening { stop, task });
-        tracing::info!(proxy = %self.name, mode = ?self.mode, listen = %self.listen(), upstream = %self.upstream(), tls = self.tls().is_some(), "proxy listening");
-        Ok(())
-    }
-
-    /// Closes the listener (new connections are refused) and every open
-    /// connection. Returns once the listening socket is closed.
-    pub async fn stop(&self) {
-        self.stop_listening().await;
-        self.close_connections();
-    }
-
-    /// Closes the listener; open connections go on.
-    pub async fn stop_listening(&self) {
-        let listening = self.listening.lock().unwrap().take();
-        if let Some(Listening { stop, task }) = listening {
-            stop.cancel();
-            let _ = task.await;
-            tracing::info!(proxy = %self.name, "proxy stopped");
-        }
-    }
-
-    /// Closes every open connection (FIN both ways); the listener stays.
-    pub fn close_connections(&self) {
-        let mut connections = self.connections.lock().unwrap();
-        connections.cancel();
-        *connections = CancellationToken::new();
-    }
-
-    /// Moves the listener to `listen` (restarting it if it was running).
-    pub async fn set_listen(self: &Arc<Self>, listen: String) -> Result<(), RelayError> {
-        if listen == self.listen() {
-            return Ok(());
-        }
-        let was_enabled = self.enabled();
-        let previous = std::mem::replace(&mut self.settings.lock().unwrap().listen, listen);
-        if was_enabled {
-            self.stop().await;
-            if let Err(e) = self.start().await {
-                // Put the old listener back, so a bad address changes nothing.
-                self.settings.lock().unwrap().listen = previous;
-                let _ = self.start().await;
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
-        static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                _ = stop.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (client, peer): (_, SocketAddr) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(proxy = %self.name, %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            };
-            let (tls, upstream, forwarder) = {
-                let settings = self.settings.lock().unwrap();
-                (
-                    settings.endpoints.tls.as_ref().map(|(_, a)| a.clone()),
-                    settings.endpoints.upstream.clone(),
-                    settings.forwarder.clone(),
-                )
-            };
-            let postgres = self.postgres_tls();
-            let setup = ConnSetup {
-                id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-                proxy: self.name.clone(),
-                tls,
-                upstream,
-                forwarder,
-                postgres,
-                seed: self.seed,
-                chain: self.chain.subscribe(),
-                cancel: self.connections.lock().unwrap().child_token(),
-                stats: self.stats.clone(),
-            };
-            tokio::spawn(connection::serve(client, peer, setup));
-        }
-    }
-}
-
-fn forwarder_for(mode: Mode, endpoints: &Endpoints) -> Option<Forwarder> {
-    match mode {
-        Mode::Tcp | Mode::Postgres => None,
-        Mode::Http => Some(Forwarder::new(endpoints.upstream.clone())),
+    if up_result.is_err() || down_result.is_err() {
+        let how = conn.ending().unwrap_or(Ending::Close);
+        tokio::join!(
+            C::finish(client_read, client_write, how),
+            U::finish(upstream_read, upstream_write, how),
+        );
+        tracing::debug!(proxy = %conn.proxy, conn = conn.id, ?how, "connection ended by the proxy");
+    } else {
+        tracing::debug!(proxy = %conn.proxy, conn = conn.id, "connection closed by its peers");
     }
 }

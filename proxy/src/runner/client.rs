@@ -15,8 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio_rustls::TlsConnector;
 
-use crate::http::{DialedIo, causes};
-use crate::relay::stream::Stream;
+use crate::net::{DialedIo, Stream, causes};
 use crate::tls::{self, ClientTls, TlsError};
 
 /// A response, read whole.

@@ -25,6 +25,7 @@
 
 pub mod client;
 pub mod expect;
+mod one_of;
 pub mod report;
 pub mod scenario;
 pub mod steps;

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::client::{Answer, ControlFailure, HttpClient};
 use super::expect::check;
 use super::scenario::{
-    Action, CaptureStep, ExecStep, FaultStep, HttpStep, ProxyRef, SqlStep, TcpStep, WaitStep,
+    Action, CaptureStep, Check, ExecStep, FaultOperation, FaultStep, HttpStep, ProxyRef, SqlStep,
+    TcpStep, WaitStep,
 };
 use super::vars::Vars;
 
@@ -65,28 +66,23 @@ impl Context<'_> {
     async fn fault(&mut self, f: &FaultStep) -> Result<Done, Failed> {
         let api = self.vars.expand(&self.proxies[&f.proxy].api)?;
         let base = format!("{}/proxies/{}", api.trim_end_matches('/'), f.proxy);
-        if let Some(starting_up) = f.bounce {
-            return self.bounce(&base, starting_up).await;
-        }
-        let (method, url, body) = if let Some(toxic) = &f.add {
-            (
-                "POST",
-                format!("{base}/toxics"),
-                Some(self.vars.expand_json(toxic)?),
-            )
-        } else if let Some(name) = &f.remove {
-            (
+        let toxics = format!("{base}/toxics");
+        let (method, url, body) = match &f.operation {
+            FaultOperation::Bounce(starting_up) => return self.bounce(&base, *starting_up).await,
+            FaultOperation::Add(toxic) => ("POST", toxics, Some(self.vars.expand_json(toxic)?)),
+            FaultOperation::Remove(name) => (
                 "DELETE",
-                format!("{base}/toxics/{}", self.vars.expand(name)?),
+                format!("{toxics}/{}", self.vars.expand(name)?),
                 None,
-            )
-        } else if let Some(chain) = &f.replace {
-            let chain = self.vars.expand_json(&Value::Array(chain.clone()))?;
-            ("PUT", format!("{base}/toxics"), Some(chain))
-        } else if f.clear == Some(true) {
-            ("PUT", format!("{base}/toxics"), Some(json!([])))
-        } else {
-            ("PATCH", base, Some(json!({ "enabled": f.enabled })))
+            ),
+            FaultOperation::Replace(chain) => {
+                let chain = self.vars.expand_json(&Value::Array(chain.clone()))?;
+                ("PUT", toxics, Some(chain))
+            }
+            FaultOperation::Clear => ("PUT", toxics, Some(json!([]))),
+            FaultOperation::Enabled(enabled) => {
+                ("PATCH", base, Some(json!({ "enabled": enabled })))
+            }
         };
         self.control(method, &url, body.as_ref()).await?;
         Ok(Done::default())
@@ -286,10 +282,7 @@ impl Context<'_> {
             ))
         };
         let x = &e.expect;
-        let code_check = x
-            .code
-            .clone()
-            .unwrap_or(super::scenario::Check::Number(0.0));
+        let code_check = x.code.clone().unwrap_or(Check::Number(0.0));
         check(&code_check, &code, self.vars)
             .map_err(|exp| shown(format!("expected exit code {exp}, got {code}")))?;
         if let Some(c) = &x.stdout {

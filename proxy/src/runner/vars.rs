@@ -6,8 +6,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::scenario::Action;
-
 static REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}").unwrap());
 
@@ -71,22 +69,84 @@ impl Vars {
     }
 }
 
-/// The variables an action refers to.
-pub fn references(action: &Action) -> Vec<String> {
-    let text = format!("{action:?}");
-    REFERENCE
-        .captures_iter(&text)
-        .map(|c| c[1].to_owned())
-        .collect()
+/// A part of a scenario whose strings may refer to variables: a step, or
+/// something inside one. The step types say which of their strings are
+/// expanded when they run; checking a scenario visits those.
+pub trait Strings {
+    /// Calls `each` with every string that is expanded when this runs.
+    fn each_string(&self, each: &mut dyn FnMut(&str));
 }
 
-/// Whether every reference to `var` in the action gives a default.
-pub fn has_default(action: &Action, var: &str) -> bool {
-    let text = format!("{action:?}");
-    REFERENCE
-        .captures_iter(&text)
-        .filter(|c| &c[1] == var)
-        .all(|c| c.get(3).is_some())
+impl Strings for String {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        each(self);
+    }
+}
+
+impl<T: Strings> Strings for Option<T> {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        if let Some(inner) = self {
+            inner.each_string(each);
+        }
+    }
+}
+
+impl<T: Strings> Strings for Vec<T> {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        for item in self {
+            item.each_string(each);
+        }
+    }
+}
+
+impl<T: Strings + ?Sized> Strings for Box<T> {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        (**self).each_string(each);
+    }
+}
+
+/// The values of a map; its keys (header names, JSON paths) are taken as
+/// written.
+impl<K, V: Strings> Strings for BTreeMap<K, V> {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        for value in self.values() {
+            value.each_string(each);
+        }
+    }
+}
+
+/// The strings in a JSON value, as [`Vars::expand_json`] expands them.
+impl Strings for serde_json::Value {
+    fn each_string(&self, each: &mut dyn FnMut(&str)) {
+        use serde_json::Value;
+        match self {
+            Value::String(s) => each(s),
+            Value::Array(items) => items.iter().for_each(|v| v.each_string(each)),
+            Value::Object(map) => map.values().for_each(|v| v.each_string(each)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+/// One `${NAME}` or `${NAME:-default}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+/// The references in `item`'s strings, in order.
+pub fn references(item: &(impl Strings + ?Sized)) -> Vec<Reference> {
+    let mut found = Vec::new();
+    item.each_string(&mut |text| {
+        for c in REFERENCE.captures_iter(text) {
+            found.push(Reference {
+                name: c[1].to_owned(),
+                default: c.get(3).map(|d| d.as_str().to_owned()),
+            });
+        }
+    });
+    found
 }
 
 #[cfg(test)]
@@ -110,6 +170,26 @@ mod tests {
             vars.expand("${UNSET_FOR_SURE_7}")
                 .unwrap_err()
                 .contains("UNSET_FOR_SURE_7")
+        );
+    }
+
+    #[test]
+    fn references_are_found_in_json_values_not_keys() {
+        let json = serde_json::json!({
+            "${KEY_NOT_EXPANDED}": ["${A}", { "b": "x ${B:-2} y" }, 3, null],
+        });
+        assert_eq!(
+            references(&json),
+            [
+                Reference {
+                    name: "A".into(),
+                    default: None
+                },
+                Reference {
+                    name: "B".into(),
+                    default: Some("2".into())
+                },
+            ]
         );
     }
 }

@@ -2,9 +2,13 @@
 //! Toxiproxy). Large chunks go out in 100 ms slices so the rate is smooth.
 //! A rate of 0 means no limit, as in Toxiproxy.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 const SLICE_US: u64 = 100_000;
+
+/// The highest rate, 100 GB/s: far above any loopback, and far from
+/// overflowing the arithmetic of slices.
+const MAX_RATE_KB: u64 = 100_000_000;
 
 struct Bandwidth {
     /// Bytes per second; 0 = unlimited.
@@ -26,11 +30,13 @@ impl Fault for Bandwidth {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            bytes_per_sec: attrs.non_negative("rate", 0, "KB/s")?.saturating_mul(1000),
+            bytes_per_sec: attrs.up_to("rate", 0, MAX_RATE_KB, "KB/s")? * 1000,
             free_at_us: 0,
         })
     }
+}
 
+impl Filter for Bandwidth {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         if self.bytes_per_sec == 0 {
             return vec![step::forward_all(chunk.len)];
@@ -41,7 +47,9 @@ impl Fault for Bandwidth {
         if start > chunk.arrived_us {
             steps.push(step::sleep_us(start - chunk.arrived_us));
         }
-        let slice = (self.bytes_per_sec * SLICE_US / 1_000_000).max(1) as u32;
+        // At most a chunk, at least a byte: never a slice of 0 bytes.
+        let slice = (self.bytes_per_sec * SLICE_US / 1_000_000)
+            .clamp(1, u64::from(chunk.len.max(1))) as u32;
         let mut offset = 0;
         let mut spent_us = 0;
         while offset < chunk.len {

@@ -4,7 +4,7 @@
 //! stream with nothing lost. (To swallow data instead, use `timeout` with
 //! `timeout: 0`.)
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, step};
 
 struct Blackhole;
 
@@ -20,7 +20,9 @@ impl Fault for Blackhole {
     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {
         Ok(Self)
     }
+}
 
+impl Filter for Blackhole {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         vec![Step::Hold, step::forward_all(chunk.len)]
     }

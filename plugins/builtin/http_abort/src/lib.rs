@@ -4,7 +4,7 @@
 //! error instead of its answer.
 
 use faultgate_guest::http::{
-    Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger, action,
+    Action, HttpExchange, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger, action,
 };
 use faultgate_guest::{Attrs, ConnInfo, Description, attribute};
 
@@ -46,7 +46,9 @@ impl HttpFault for Abort {
             answer: vec![action::respond(status as u16, &attrs.text("body", "")?)],
         })
     }
+}
 
+impl HttpExchange for Abort {
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         self.trigger.on_request(request, || self.answer.clone())
     }

@@ -3,7 +3,9 @@
 //! is held before it goes upstream; `downstream`, the server's answer is
 //! held. Removing the fault lets held exchanges go on.
 
-use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger};
+use faultgate_guest::http::{
+    Action, HttpExchange, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger,
+};
 use faultgate_guest::{Attrs, ConnInfo, Description};
 
 struct Blackhole {
@@ -23,7 +25,9 @@ impl HttpFault for Blackhole {
             trigger: Trigger::new(conn, attrs)?,
         })
     }
+}
 
+impl HttpExchange for Blackhole {
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         self.trigger.on_request(request, || vec![Action::Drop])
     }

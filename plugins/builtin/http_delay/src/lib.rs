@@ -1,7 +1,9 @@
 //! `http_delay`: delays matching requests (attached `upstream`) or their
 //! responses (attached `downstream`) by `delay` ± `jitter` milliseconds.
 
-use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger};
+use faultgate_guest::http::{
+    Action, HttpExchange, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger,
+};
 use faultgate_guest::{Attrs, ConnInfo, Description, attribute, random_between};
 
 struct Delay {
@@ -37,11 +39,13 @@ impl HttpFault for Delay {
     fn new(conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
             trigger: Trigger::new(conn, attrs)?,
-            delay_us: attrs.non_negative("delay", 0, "milliseconds")? as i64 * 1000,
-            jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
+            delay_us: attrs.millis("delay", 0)? as i64,
+            jitter_us: attrs.millis("jitter", 0)? as i64,
         })
     }
+}
 
+impl HttpExchange for Delay {
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         self.trigger
             .on_request(request, || wait(self.delay_us, self.jitter_us))

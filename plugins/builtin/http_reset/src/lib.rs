@@ -2,7 +2,9 @@
 //! before they go upstream (`upstream`) or after the server answered
 //! (`downstream`).
 
-use faultgate_guest::http::{Action, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger};
+use faultgate_guest::http::{
+    Action, HttpExchange, HttpFault, RequestHead, RequestMatch, ResponseHead, Trigger,
+};
 use faultgate_guest::{Attrs, ConnInfo, Description};
 
 struct Reset {
@@ -22,7 +24,9 @@ impl HttpFault for Reset {
             trigger: Trigger::new(conn, attrs)?,
         })
     }
+}
 
+impl HttpExchange for Reset {
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         self.trigger.on_request(request, || vec![Action::Reset])
     }

@@ -3,7 +3,7 @@
 //! chunks that queue up behind each other are not delayed twice.
 
 use faultgate_guest::{
-    Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, random_between, step,
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, random_between, step,
 };
 
 struct Latency {
@@ -25,11 +25,13 @@ impl Fault for Latency {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            latency_us: attrs.non_negative("latency", 0, "milliseconds")? as i64 * 1000,
-            jitter_us: attrs.non_negative("jitter", 0, "milliseconds")? as i64 * 1000,
+            latency_us: attrs.millis("latency", 0)? as i64,
+            jitter_us: attrs.millis("jitter", 0)? as i64,
         })
     }
+}
 
+impl Filter for Latency {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         let delay = self.latency_us + random_between(-self.jitter_us, self.jitter_us);
         if delay <= 0 {

@@ -1,7 +1,7 @@
 //! `limit_data`: passes the first `bytes` bytes of a direction, then closes
 //! the connection.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, attribute, step};
 
 struct LimitData {
     remaining: u64,
@@ -26,7 +26,9 @@ impl Fault for LimitData {
             remaining: attrs.non_negative("bytes", 0, "bytes")?,
         })
     }
+}
 
+impl Filter for LimitData {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         let len = u64::from(chunk.len);
         if len < self.remaining {

@@ -1,7 +1,7 @@
 //! `noop`: passes every chunk unchanged. Measures what a plugin call costs
 //! (the benchmarks use it), and shows the smallest complete plugin.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step, step};
 
 struct Noop;
 
@@ -13,7 +13,9 @@ impl Fault for Noop {
     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {
         Ok(Self)
     }
+}
 
+impl Filter for Noop {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         vec![step::forward_all(chunk.len)]
     }

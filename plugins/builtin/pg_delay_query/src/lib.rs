@@ -2,8 +2,8 @@
 //! `sql_regex`, simple (Query) and extended (Parse) alike, by `delay`
 //! milliseconds. Attach it `upstream`: it acts on the client's messages.
 
-use faultgate_guest::postgres::{Message, PgAction, PgFault, SqlMatch};
-use faultgate_guest::{Attrs, ConnInfo, Description, attribute, step};
+use faultgate_guest::postgres::{Message, PgAction, PgFault, PgSession, SqlMatch};
+use faultgate_guest::{Attrs, ConnInfo, Description, MAX_MILLIS, attribute, step};
 
 struct DelayQuery {
     delay_ms: u64,
@@ -21,11 +21,13 @@ impl PgFault for DelayQuery {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
+            delay_ms: attrs.up_to("delay", 0, MAX_MILLIS, "milliseconds")?,
             statements: SqlMatch::from_attrs(attrs)?,
         })
     }
+}
 
+impl PgSession for DelayQuery {
     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
         if self.statements.matches(&message) {
             vec![

@@ -2,7 +2,7 @@
 //! `downstream` (the default), NotificationResponse messages from the server
 //! are swallowed: all of them, or those of the channels named in `channels`.
 
-use faultgate_guest::postgres::{Message, PgAction, PgFault};
+use faultgate_guest::postgres::{Message, PgAction, PgFault, PgSession};
 use faultgate_guest::{Attrs, ConnInfo, Description, Step, attribute};
 
 struct DropNotify {
@@ -31,7 +31,9 @@ impl PgFault for DropNotify {
                 .collect(),
         })
     }
+}
 
+impl PgSession for DropNotify {
     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
         let dropped = message
             .notification_channel()

@@ -22,7 +22,7 @@
 //! not fail, and the plugin cannot see which happened.
 
 use faultgate_guest::postgres::{
-    Message, PgAction, PgFault, SqlMatch, check_sqlstate, error_response, message,
+    Message, PgAction, PgFault, PgSession, SqlMatch, check_sqlstate, error_response, message,
 };
 use faultgate_guest::{Attrs, ConnInfo, Description, Step, attribute};
 
@@ -99,7 +99,9 @@ impl PgFault for PgError {
             skipping: false,
         })
     }
+}
 
+impl PgSession for PgError {
     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
         // `drop` ends a message's actions, so it comes last.
         if self.skipping {

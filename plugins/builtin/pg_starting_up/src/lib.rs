@@ -2,7 +2,7 @@
 //! refused with `FATAL 57P03 the database system is starting up`; sessions
 //! already past their startup are left alone.
 
-use faultgate_guest::postgres::{Message, PgAction, PgFault, error_response};
+use faultgate_guest::postgres::{Message, PgAction, PgFault, PgSession, error_response};
 use faultgate_guest::{Attrs, ConnInfo, Description, Direction, Step};
 
 struct StartingUp {
@@ -26,7 +26,9 @@ impl PgFault for StartingUp {
             started: false,
         })
     }
+}
 
+impl PgSession for StartingUp {
     fn on_message(&mut self, message: Message) -> Vec<PgAction> {
         // A session's first message: the client's startup packet (upstream),
         // or the server's answer to it (downstream). A fault attached to a

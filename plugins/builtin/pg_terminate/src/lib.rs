@@ -8,7 +8,7 @@
 //! client's next query is answered with the error; `downstream`: the
 //! server's next message is replaced by it).
 
-use faultgate_guest::postgres::{Message, PgAction, PgFault, error_response};
+use faultgate_guest::postgres::{Message, PgAction, PgFault, PgSession, error_response};
 use faultgate_guest::{Attrs, ConnInfo, Description, Direction, Step, attribute};
 
 struct Terminate {
@@ -53,7 +53,9 @@ impl PgFault for Terminate {
             stream: conn.stream,
         })
     }
+}
 
+impl PgSession for Terminate {
     fn on_open(&mut self) -> Vec<PgAction> {
         if self.now {
             self.terminate()

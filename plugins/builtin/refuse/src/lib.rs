@@ -1,7 +1,7 @@
 //! `refuse`: resets every new connection as soon as it opens, before any
 //! data: a server that refuses service.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step};
+use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Filter, Step};
 
 struct Refuse;
 
@@ -17,7 +17,9 @@ impl Fault for Refuse {
     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {
         Ok(Self)
     }
+}
 
+impl Filter for Refuse {
     fn on_open(&mut self) -> Vec<Step> {
         vec![Step::Reset]
     }

@@ -2,7 +2,9 @@
 //! resets the connection (RST to both peers), as Toxiproxy does. The data is
 //! not passed on.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, MAX_MILLIS, Step, attribute, step,
+};
 
 struct ResetPeer {
     timeout_ms: u64,
@@ -24,10 +26,12 @@ impl Fault for ResetPeer {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            timeout_ms: attrs.non_negative("timeout", 0, "milliseconds")?,
+            timeout_ms: attrs.up_to("timeout", 0, MAX_MILLIS, "milliseconds")?,
         })
     }
+}
 
+impl Filter for ResetPeer {
     fn on_data(&mut self, _chunk: Chunk) -> Vec<Step> {
         vec![step::sleep_ms(self.timeout_ms), Step::Reset]
     }

@@ -4,8 +4,12 @@
 //! `average_size` of 0 leaves chunks whole.
 
 use faultgate_guest::{
-    Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, random_between, step,
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, MAX_MILLIS, Step, attribute,
+    random_between, step,
 };
+
+/// The largest piece: a chunk is never longer.
+const MAX_PIECE: u64 = u32::MAX as u64;
 
 struct Slicer {
     average: u64,
@@ -38,8 +42,8 @@ impl Fault for Slicer {
     }
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
-        let average = attrs.non_negative("average_size", 0, "bytes")?;
-        let variation = attrs.non_negative("size_variation", 0, "bytes")?;
+        let average = attrs.up_to("average_size", 0, MAX_PIECE, "bytes")?;
+        let variation = attrs.up_to("size_variation", 0, MAX_PIECE, "bytes")?;
         if average > 0 && variation >= average {
             return Err(format!(
                 "size_variation: must be smaller than average_size ({average}), got {variation}"
@@ -48,10 +52,12 @@ impl Fault for Slicer {
         Ok(Self {
             average,
             variation,
-            delay_us: attrs.non_negative("delay", 0, "microseconds")?,
+            delay_us: attrs.up_to("delay", 0, MAX_MILLIS * 1000, "microseconds")?,
         })
     }
+}
 
+impl Filter for Slicer {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         if self.average == 0 {
             return vec![step::forward_all(chunk.len)];

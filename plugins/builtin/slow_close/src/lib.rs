@@ -1,7 +1,9 @@
 //! `slow_close`: when the sender finishes, holds the end of stream back for
 //! `delay` milliseconds before passing it on. Data is untouched.
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, MAX_MILLIS, Step, attribute, step,
+};
 
 struct SlowClose {
     delay_ms: u64,
@@ -20,10 +22,12 @@ impl Fault for SlowClose {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            delay_ms: attrs.non_negative("delay", 0, "milliseconds")?,
+            delay_ms: attrs.up_to("delay", 0, MAX_MILLIS, "milliseconds")?,
         })
     }
+}
 
+impl Filter for SlowClose {
     fn on_data(&mut self, chunk: Chunk) -> Vec<Step> {
         vec![step::forward_all(chunk.len)]
     }

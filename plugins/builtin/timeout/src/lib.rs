@@ -2,7 +2,9 @@
 //! `timeout` milliseconds. With 0 the connection stays open and data is
 //! swallowed until the fault is removed (as in Toxiproxy).
 
-use faultgate_guest::{Attrs, Chunk, ConnInfo, Description, Fault, Step, attribute, step};
+use faultgate_guest::{
+    Attrs, Chunk, ConnInfo, Description, Fault, Filter, MAX_MILLIS, Step, attribute, step,
+};
 
 struct Timeout {
     timeout_ms: u64,
@@ -24,10 +26,12 @@ impl Fault for Timeout {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         Ok(Self {
-            timeout_ms: attrs.non_negative("timeout", 0, "milliseconds")?,
+            timeout_ms: attrs.up_to("timeout", 0, MAX_MILLIS, "milliseconds")?,
         })
     }
+}
 
+impl Filter for Timeout {
     fn on_open(&mut self) -> Vec<Step> {
         if self.timeout_ms == 0 {
             return Vec::new();

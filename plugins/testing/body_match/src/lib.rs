@@ -2,7 +2,7 @@
 //! It asks for bodies (`wants-bytes`), so faultgate's tests can check that
 //! an HTTP plugin sees them.
 
-use faultgate_guest::http::{Action, HttpFault, RequestHead, action};
+use faultgate_guest::http::{Action, HttpExchange, HttpFault, RequestHead, action};
 use faultgate_guest::{Attrs, ConnInfo, Description, attribute};
 
 struct BodyMatch {
@@ -24,7 +24,9 @@ impl HttpFault for BodyMatch {
             needle: attrs.text("needle", "")?,
         })
     }
+}
 
+impl HttpExchange for BodyMatch {
     fn on_request(&mut self, request: &RequestHead) -> Vec<Action> {
         let found = request.body.as_ref().is_some_and(|body| {
             !self.needle.is_empty()

@@ -6,7 +6,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::stream::Stream;
+use super::Stream;
 use crate::tls::{self, ClientTls, TlsError};
 
 /// How long dialing the upstream (TLS handshake included) may take.

@@ -1,5 +1,6 @@
-//! What a pump reads from and writes to: a plain TCP socket, TLS over one,
-//! or (in `http` mode) the in-memory pipe to the HTTP layer.
+//! Byte streams to a peer: a plain TCP socket, TLS over one, or (in `http`
+//! mode) the in-memory pipe between the relay and the HTTP layer; how they
+//! are read chunk by chunk, and how they are ended.
 //!
 //! Plain TCP keeps its own fast path: its halves need no lock, and a read
 //! waits for readiness before it takes a buffer, so an idle connection holds
@@ -16,8 +17,6 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::TlsStream;
 
-use super::connection::Ending;
-
 /// How much is read from a plain socket at once.
 const TCP_READ_SIZE: usize = 256 * 1024;
 
@@ -28,6 +27,15 @@ const BUFFERED_READ_SIZE: usize = 16 * 1024;
 /// How long a connection being closed is read from (and what arrives
 /// thrown away) so that closing it sends FIN rather than RST.
 const CLOSE_LINGER: Duration = Duration::from_millis(500);
+
+/// How a connection ends when something ends it early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// FIN to both peers.
+    Close,
+    /// RST to both peers.
+    Reset,
+}
 
 /// A byte stream to a peer.
 pub enum Stream {

@@ -1,0 +1,98 @@
+//! One accepted client connection: finish the TLS handshake if the listener
+//! terminates TLS, connect the far side (the upstream in `tcp` and
+//! `postgres` mode, the HTTP layer in `http` mode), and relay between them.
+//! This is the one place that decides how a connection is served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::conn::Connection;
+use crate::http::{self, Forwarder};
+use crate::net::{Stream, Upstream};
+use crate::postgres::{PgSide, PostgresTls};
+use crate::relay::{self, Raw};
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much the pipe between the relay and the HTTP layer buffers.
+const HTTP_PIPE_SIZE: usize = 64 * 1024;
+
+/// A connection just accepted, with what its proxy's settings were then.
+pub(super) struct Accepted {
+    pub conn: Arc<Connection>,
+    pub tls: Option<TlsAcceptor>,
+    pub upstream: Arc<Upstream>,
+    /// In `http` mode, the HTTP layer's way to the upstream.
+    pub forwarder: Option<Forwarder>,
+    /// In `postgres` mode, what to do when a client asks for TLS.
+    pub postgres: Option<PostgresTls>,
+}
+
+impl Accepted {
+    pub async fn serve(self, client: TcpStream) {
+        let stats = self.conn.stats.clone();
+        stats.connections_total.inc();
+        stats.connections_open.inc();
+        self.connect(client).await;
+        stats.connections_open.dec();
+    }
+
+    async fn connect(self, client: TcpStream) {
+        let _ = client.set_nodelay(true);
+        // Until the pumps run, closing the proxy just drops the sockets.
+        let cancel = self.conn.cancel.clone();
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = self.accept_tls(client) => accepted,
+        };
+        let Some(client) = accepted else { return };
+        let conn = self.conn;
+        if let Some(forwarder) = self.forwarder {
+            let (outer, inner) = tokio::io::duplex(HTTP_PIPE_SIZE);
+            tokio::spawn(http::serve(
+                inner,
+                http::HttpConn::new(conn.clone(), forwarder),
+            ));
+            return relay::relay(client, outer, conn, (Raw, Raw)).await;
+        }
+        let dialed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            dialed = self.upstream.dial() => dialed,
+        };
+        let upstream = match dialed {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                tracing::warn!(proxy = %conn.proxy, "{error}; closing the client connection");
+                return;
+            }
+        };
+        match self.postgres {
+            Some(tls) => relay::relay(client, upstream, conn, PgSide::pair(tls)).await,
+            None => relay::relay(client, upstream, conn, (Raw, Raw)).await,
+        }
+    }
+
+    /// The client's stream: TLS once its handshake is done, when the listener
+    /// terminates TLS.
+    async fn accept_tls(&self, client: TcpStream) -> Option<Stream> {
+        let Some(acceptor) = &self.tls else {
+            return Some(Stream::Plain(client));
+        };
+        let (proxy, peer) = (&self.conn.proxy, self.conn.client);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(client)).await {
+            Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tls.into()))),
+            Ok(Err(error)) => {
+                tracing::info!(proxy = %proxy, %peer, %error, "TLS handshake with the client failed");
+                None
+            }
+            Err(_) => {
+                tracing::info!(proxy = %proxy, %peer, "client did not finish its TLS handshake within {HANDSHAKE_TIMEOUT:?}");
+                None
+            }
+        }
+    }
+}

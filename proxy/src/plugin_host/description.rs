@@ -1,0 +1,103 @@
+//! What a plugin says of itself, in the control API's JSON shape: its kind,
+//! its attributes with their types and defaults, and where it came from.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::bindings::{self, Value, ValueType};
+
+/// Where a plugin came from, as `GET /plugins` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginSource {
+    Builtin,
+    File(PathBuf),
+    /// Sent to `POST /plugins`; identified by the SHA-256 of its bytes.
+    Upload {
+        sha256: String,
+    },
+}
+
+/// What a plugin filters: bytes on a connection, or HTTP exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Exports `faultgate:plugin/tcp`: works on every proxy.
+    Tcp,
+    /// Exports `faultgate:plugin/http`: works on proxies in `http` mode.
+    Http,
+    /// Exports `faultgate:plugin/postgres`: works on proxies in `postgres` mode.
+    Postgres,
+}
+
+/// A plugin's self-description, in the control API's JSON shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    pub name: String,
+    pub kind: PluginKind,
+    pub version: String,
+    pub summary: String,
+    pub attributes: Vec<AttributeDescription>,
+    pub wants_bytes: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttributeDescription {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub value_type: &'static str,
+    pub default: Option<serde_json::Value>,
+    pub summary: String,
+}
+
+/// Checks what `describe` returned and puts it in the API's shape.
+pub(super) fn convert_description(
+    raw: bindings::Description,
+    kind: PluginKind,
+) -> Result<Description, String> {
+    if raw.name.is_empty()
+        || !raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "describe() names the plugin {:?}; a name is letters, digits, '_' and '-'",
+            raw.name
+        ));
+    }
+    let attributes = raw
+        .attributes
+        .into_iter()
+        .map(|spec| AttributeDescription {
+            name: spec.name,
+            value_type: match spec.type_ {
+                ValueType::Integer => "integer",
+                ValueType::Float => "float",
+                ValueType::Boolean => "boolean",
+                ValueType::Text => "text",
+            },
+            default: spec.default.as_ref().map(value_to_json),
+            summary: spec.summary,
+        })
+        .collect();
+    Ok(Description {
+        name: raw.name,
+        kind,
+        version: raw.version,
+        summary: raw.summary,
+        attributes,
+        wants_bytes: raw.wants_bytes,
+    })
+}
+
+/// An attribute value as JSON, for the API.
+fn value_to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Integer(i) => (*i).into(),
+        Value::Float(f) => (*f).into(),
+        Value::Boolean(b) => (*b).into(),
+        Value::Text(s) => s.clone().into(),
+    }
+}

@@ -1,0 +1,149 @@
+//! What a pump knows of the protocol it carries. Plain bytes ([`Raw`]) know
+//! nothing, and every hook is free; a `postgres` connection's
+//! [`PgSide`] frames the session, answers the startup handshake and orders
+//! the replies faults send back (see [`crate::postgres`]).
+
+use bytes::Bytes;
+
+use crate::plugin_host::PluginKind;
+use crate::postgres::{FatalNotice, Malformed, PgSide, Reply};
+
+/// How a connection ends when a plugin serving it fails.
+pub enum OnFailure {
+    /// RST to both peers: what a byte stream's client sees.
+    Reset,
+    /// FIN to both peers.
+    Close,
+    /// Write this to the peer this direction writes to, then close.
+    WriteThenClose(Bytes),
+    /// The other direction tells its peer, then closes.
+    OtherSideCloses,
+}
+
+/// The protocol hooks the pump's scheduler calls.
+pub trait Protocol: Send + 'static {
+    /// Bytes just read, before any fault: what goes on to the faults.
+    fn admit(&mut self, data: Bytes) -> Result<Option<Bytes>, Malformed>;
+
+    /// Whether the data just admitted starts the session on this direction,
+    /// so that the protocol's faults join now.
+    fn session_starts(&mut self) -> bool;
+
+    /// Whether faults of `kind` run on this direction now. (HTTP faults
+    /// never run in a pump: the HTTP layer runs them per request.)
+    fn runs(&self, kind: PluginKind) -> bool;
+
+    /// Whether the protocol's faults must let data pass unseen (the
+    /// connection is no longer readable as the protocol).
+    fn opaque(&self) -> bool;
+
+    /// Follows the bytes about to be written to the peer.
+    fn wrote(&mut self, data: &[u8]);
+
+    /// A fault's reply to the peer this direction reads from.
+    fn reply(&mut self, bytes: Bytes);
+
+    /// A fault asked to close: whether the other direction closes, after
+    /// the replies queued there (else the caller closes now).
+    fn close_after_replies(&mut self) -> bool;
+
+    /// A reply from the other direction whose turn has come.
+    fn due_reply(&mut self, between_messages: bool) -> Option<Reply>;
+
+    /// Whether [`Protocol::receive`] may run.
+    fn can_receive(&self) -> bool;
+
+    /// Waits for the next reply from the other direction.
+    fn receive(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Every reply still waiting, for a last write before closing.
+    fn take_waiting(&mut self) -> Vec<Bytes>;
+
+    /// A plugin serving the connection failed, for `reason`.
+    fn on_plugin_failure(&mut self, reason: &str) -> OnFailure;
+}
+
+/// A connection carried as plain bytes: TCP faults only.
+pub struct Raw;
+
+impl Protocol for Raw {
+    fn admit(&mut self, data: Bytes) -> Result<Option<Bytes>, Malformed> {
+        Ok(Some(data))
+    }
+    fn session_starts(&mut self) -> bool {
+        false
+    }
+    fn runs(&self, kind: PluginKind) -> bool {
+        kind == PluginKind::Tcp
+    }
+    fn opaque(&self) -> bool {
+        false
+    }
+    fn wrote(&mut self, _data: &[u8]) {}
+    fn reply(&mut self, _bytes: Bytes) {}
+    fn close_after_replies(&mut self) -> bool {
+        false
+    }
+    fn due_reply(&mut self, _between_messages: bool) -> Option<Reply> {
+        None
+    }
+    fn can_receive(&self) -> bool {
+        false
+    }
+    async fn receive(&mut self) {
+        std::future::pending().await
+    }
+    fn take_waiting(&mut self) -> Vec<Bytes> {
+        Vec::new()
+    }
+    fn on_plugin_failure(&mut self, _reason: &str) -> OnFailure {
+        OnFailure::Reset
+    }
+}
+
+impl Protocol for PgSide {
+    fn admit(&mut self, data: Bytes) -> Result<Option<Bytes>, Malformed> {
+        PgSide::admit(self, data)
+    }
+    fn session_starts(&mut self) -> bool {
+        PgSide::session_starts(self)
+    }
+    fn runs(&self, kind: PluginKind) -> bool {
+        match kind {
+            PluginKind::Tcp => true,
+            PluginKind::Postgres => self.running(),
+            PluginKind::Http => false,
+        }
+    }
+    fn opaque(&self) -> bool {
+        PgSide::opaque(self)
+    }
+    fn wrote(&mut self, data: &[u8]) {
+        PgSide::wrote(self, data)
+    }
+    fn reply(&mut self, bytes: Bytes) {
+        PgSide::reply(self, bytes)
+    }
+    fn close_after_replies(&mut self) -> bool {
+        PgSide::close_after_replies(self)
+    }
+    fn due_reply(&mut self, between_messages: bool) -> Option<Reply> {
+        PgSide::due_reply(self, between_messages)
+    }
+    fn can_receive(&self) -> bool {
+        PgSide::can_receive(self)
+    }
+    async fn receive(&mut self) {
+        PgSide::receive(self).await
+    }
+    fn take_waiting(&mut self) -> Vec<Bytes> {
+        PgSide::take_waiting(self)
+    }
+    fn on_plugin_failure(&mut self, reason: &str) -> OnFailure {
+        match self.fatal(reason) {
+            FatalNotice::Write(notice) => OnFailure::WriteThenClose(notice),
+            FatalNotice::HandedOver => OnFailure::OtherSideCloses,
+            FatalNotice::CannotTell => OnFailure::Close,
+        }
+    }
+}

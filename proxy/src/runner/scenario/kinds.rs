@@ -1,0 +1,263 @@
+//! The kinds of step (`fault`, `http`, `wait_until`, `sleep`, `exec`,
+//! `tcp`, `sql`, `capture`) and the fault operations: what each one's
+//! table holds, as serde reads it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::runner::one_of::Shape;
+
+/// What a step does. In a file, a step is a table with an optional `name`
+/// and one key naming its kind, whose value is the kind's table:
+/// `sleep = "1s"`, `http = { url = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Fault(FaultStep),
+    Http(HttpStep),
+    WaitUntil(WaitStep),
+    Sleep(#[serde(deserialize_with = "crate::duration::deserialize")] Duration),
+    Exec(ExecStep),
+    Tcp(TcpStep),
+    Sql(SqlStep),
+    Capture(CaptureStep),
+}
+
+/// A step's table: its `name`, and one kind.
+pub(super) static STEP: Shape = Shape {
+    table: "step",
+    choice: "kind",
+    fields: &["name"],
+};
+
+/// A step as `wait_until.check` and `capture.from` hold it: written as a
+/// step is (a `name` there is allowed, and unused).
+fn nested_step<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Action>, D::Error> {
+    STEP.deserialize(d).map(|table| Box::new(table.chosen))
+}
+
+/// Switch faults on one proxy.
+#[derive(Debug, Clone)]
+pub struct FaultStep {
+    pub proxy: String,
+    pub operation: FaultOperation,
+}
+
+/// What a fault step does; in a file, one key beside `proxy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultOperation {
+    /// Attach one toxic (Toxiproxy's JSON shape).
+    Add(serde_json::Value),
+    /// Remove the toxic of this name.
+    Remove(String),
+    /// Replace the whole chain with these toxics, in one step.
+    Replace(Vec<serde_json::Value>),
+    /// Remove every toxic: `clear = true`.
+    #[serde(deserialize_with = "only_true")]
+    Clear,
+    /// Enable (`true`) or disable (`false`: connections refused, open ones
+    /// closed) the proxy.
+    Enabled(bool),
+    /// A Postgres bounce on a proxy in postgres mode, in one step: every
+    /// session terminated with 57P01, new sessions refused with 57P03 for
+    /// this long (e.g. "5s"), then the proxy's chain as it was before.
+    Bounce(#[serde(deserialize_with = "crate::duration::deserialize")] Duration),
+}
+
+static FAULT: Shape = Shape {
+    table: "fault step",
+    choice: "operation",
+    fields: &["proxy"],
+};
+
+impl<'de> Deserialize<'de> for FaultStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = FAULT.deserialize(d)?;
+        let proxy = table
+            .fields
+            .remove("proxy")
+            .ok_or_else(|| serde::de::Error::missing_field("proxy"))?;
+        Ok(Self {
+            proxy,
+            operation: table.chosen,
+        })
+    }
+}
+
+/// `clear = true`: `false` would clear nothing.
+fn only_true<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    if bool::deserialize(d)? {
+        Ok(())
+    } else {
+        Err(serde::de::Error::custom(
+            "clear = false does nothing: write clear = true, or another operation",
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body (sent with `Content-Type: application/json`).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// A text body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// How long the whole exchange may take before it counts as failed.
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub expect: HttpExpect,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpExpect {
+    /// The status, or a comparison such as "< 500".
+    #[serde(default)]
+    pub status: Option<Check>,
+    /// Header name to a check of its value.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Check>,
+    /// JSON pointer ("/a/0/b") or path ("$.a[0].b") to a check of the value.
+    #[serde(default)]
+    pub json: BTreeMap<String, Check>,
+    /// Text the body must contain.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// An upper bound on the response time.
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub within: Option<Duration>,
+}
+
+/// Repeat a check until it holds or time runs out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub within: Duration,
+    /// How long to wait between attempts (default 500 ms).
+    #[serde(
+        default = "default_every",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub every: Duration,
+    /// The check; each attempt is bounded by `every` (at least 1 s), so a
+    /// hanging connection is a failed attempt, not a stall.
+    #[serde(deserialize_with = "nested_step")]
+    pub check: Box<Action>,
+}
+
+fn default_every() -> Duration {
+    Duration::from_millis(500)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecStep {
+    /// A shell command (`sh -c`).
+    pub command: String,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub expect: ExecExpect,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecExpect {
+    /// The exit code (default: 0).
+    #[serde(default)]
+    pub code: Option<Check>,
+    #[serde(default)]
+    pub stdout: Option<Check>,
+    #[serde(default)]
+    pub stderr: Option<Check>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpStep {
+    /// host:port.
+    pub address: String,
+    /// `true`: a connection must be made; `false`: it must not be.
+    pub connects: bool,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub within: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlStep {
+    /// A libpq-style connection string or URL.
+    pub connect: String,
+    pub query: String,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub expect: SqlExpect,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlExpect {
+    /// The first column of the first row, as text.
+    #[serde(default)]
+    pub value: Option<Check>,
+    #[serde(default)]
+    pub rows: Option<Check>,
+    /// The query must fail with this SQLSTATE.
+    #[serde(default)]
+    pub sqlstate: Option<String>,
+}
+
+/// Run a step and keep one of its values as `${name}` for later steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureStep {
+    pub var: String,
+    /// What to keep: `status`, `body`, `stdout`, `stderr`, `value` (SQL), or
+    /// a JSON pointer/path into an HTTP body.
+    pub value: String,
+    #[serde(deserialize_with = "nested_step")]
+    pub from: Box<Action>,
+}
+
+/// An expectation on one value: a literal to equal, or a comparison such as
+/// `"< 1.2 * ${baseline}"`, `">= 3"`, `"!= 0"`, `"~ regex"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Check {
+    Number(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Action {
+    /// The kind's name, as written in files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Fault(_) => "fault",
+            Self::Http(_) => "http",
+            Self::WaitUntil(_) => "wait_until",
+            Self::Sleep(_) => "sleep",
+            Self::Exec(_) => "exec",
+            Self::Tcp(_) => "tcp",
+            Self::Sql(_) => "sql",
+            Self::Capture(_) => "capture",
+        }
+    }
+}
