@@ -4,7 +4,8 @@ mod health;
 mod plugin;
 mod run;
 mod serve;
-pub mod toxiproxy_flags;
+
+pub use serve::toxiproxy_flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
