@@ -4,7 +4,10 @@
 # container, after Gitea is healthy; exits non-zero on any failure.
 set -eu
 : "${GITEA:=http://gitea:3000}" "${GITEA_OWNER:=gitea_admin}" "${GITEA_PASSWORD:=gitea_admin_pw}"
-apk add --no-cache git curl >/dev/null
+# Alpine's image has neither git nor curl; an image that has both needs nothing.
+if ! command -v git >/dev/null || ! command -v curl >/dev/null; then
+  apk add --no-cache git curl >/dev/null
+fi
 
 api() { curl -fsS -u "$GITEA_OWNER:$GITEA_PASSWORD" -H 'Content-Type: application/json' "$@"; }
 

@@ -7,7 +7,8 @@ mod cli;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let matches = match cli::Cli::command().try_get_matches() {
+    // toxiproxy-server's flags become the `serve` that does the same.
+    let matches = match cli::Cli::command().try_get_matches_from(cli::toxiproxy_flags::args()) {
         Ok(matches) => matches,
         Err(error) => {
             // clap names the flag; a bad value may have come from the

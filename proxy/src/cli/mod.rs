@@ -7,6 +7,7 @@ mod run;
 mod serve;
 
 pub use logging::init_logging;
+pub use serve::toxiproxy_flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

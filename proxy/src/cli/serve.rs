@@ -1,6 +1,7 @@
 //! `faultgate serve`.
 
 mod settings;
+pub mod toxiproxy_flags;
 
 use std::path::PathBuf;
 use std::pin::Pin;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod compose;
+pub mod container;
 pub mod faultgate;
 pub mod git_http;
 pub mod junit;
