@@ -7,6 +7,7 @@ pub mod faultgate;
 pub mod git_http;
 pub mod junit;
 pub mod peers;
+pub mod pg_wire;
 pub mod postgres;
 pub mod tls;
 
