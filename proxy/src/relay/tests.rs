@@ -514,10 +514,20 @@ async fn a_message_too_long_for_a_fault_streams_past_it_with_the_faults_steps() 
     // answered for the whole message still holds (the rest is swallowed),
     // and the next message passes untouched.
     pg.chain.send_replace(chain(&[]));
-    pg.client.write_all(tail).await.unwrap();
     let next = query("SELECT 2");
-    pg.client.write_all(&next).await.unwrap();
-    let after = read_for(&mut pg.to_server, Duration::from_millis(500)).await;
+    // Written while the server reads: were the rest to pass, it would not
+    // fit the pipe.
+    let client = async {
+        let write = async {
+            pg.client.write_all(tail).await.unwrap();
+            pg.client.write_all(&next).await.unwrap();
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
+    };
+    let ((), after) = tokio::join!(
+        client,
+        read_for(&mut pg.to_server, Duration::from_millis(500))
+    );
     assert!(
         after == next,
         "{} bytes reached the server after the fault left, not the next query",
