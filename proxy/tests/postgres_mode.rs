@@ -7,10 +7,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::faultgate::Faultgate;
+use support::faultgate::{Faultgate, plugin_build_dir};
+use support::pg_wire;
 use support::postgres::{Postgres, connect, listener, psql};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_postgres::error::SqlState;
+
+const MIB: usize = 1 << 20;
 
 /// A Postgres, a faultgate, and a postgres-mode proxy "pg" in front of it;
 /// returns the proxy's port.
@@ -595,4 +599,322 @@ async fn with_tls_passed_through_a_session_that_asked_for_tls_is_opaque() {
     .await;
     assert!(!ok);
     assert!(err.contains("could not serialize access"), "{err}");
+}
+
+/// Resident memory faultgate gained since `before` (bytes; 0 if it shrank).
+fn grown(fg: &Faultgate, before: u64) -> usize {
+    fg.rss_bytes().saturating_sub(before) as usize
+}
+
+/// A Postgres fault holds a message whole only within Postgres's own limit
+/// for its type: a client that claims a 1 GiB authentication response and
+/// streams it is closed at the header, with the reason logged, and
+/// faultgate's memory stays flat. (It once buffered the whole message, on
+/// every such connection, before any authentication.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_message_is_refused_at_its_header_not_buffered() {
+    let (_pg, fg, port) = setup().await;
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_delay_query", "stream": "upstream", "attributes": { "delay": 1, "sql_regex": "never matches" } }),
+    )
+    .await;
+    // A session through the fault first, so that its instance exists.
+    let client = connect(port).await.unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+    let before = fg.rss_bytes();
+
+    let mut written = 0;
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(&pg_wire::startup_packet()).await.unwrap();
+        let (tag, _) = pg_wire::read_message(&mut stream, Duration::from_secs(10)).await;
+        assert_eq!(tag, b'R', "the server's first answer");
+        // A PasswordMessage claiming 1 GiB, and 96 MiB of it.
+        stream.write_all(&[b'p', 0x40, 0, 0, 0]).await.unwrap();
+        written += pg_wire::write_until_refused(
+            &mut stream,
+            &vec![0; MIB],
+            96 * MIB,
+            Duration::from_secs(5),
+        )
+        .await;
+        let grown = grown(&fg, before);
+        assert!(
+            grown < 32 * MIB,
+            "faultgate's memory grew by {} MiB while {} MiB of oversized messages came in",
+            grown / MIB,
+            written / MIB
+        );
+        // faultgate ended the connection (what it still read of the message
+        // after that, it threw away).
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the connection stayed open");
+    }
+    support::eventually("the reason is logged", Duration::from_secs(5), || async {
+        let log = fg.log();
+        log.contains("message 'p'") && log.contains("65535") && log.contains("from the client")
+    })
+    .await;
+    assert_eq!(
+        client
+            .query_one("SELECT 5", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        5
+    );
+}
+
+/// Messages larger than a fault holds whole (1 MiB) stream past it, both
+/// ways, byte-exact, without faultgate holding them: the fault is told the
+/// message's type and length, not its bytes, and its steps apply as the
+/// message goes by. (Such a message once went whole into the plugin, whose
+/// memory limit then failed the connection.)
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_larger_than_a_fault_holds_stream_past_it_both_ways() {
+    let (_pg, fg, port) = setup().await;
+    fg.add_toxic(
+        "pg",
+        json!({ "name": "slow", "type": "pg_delay_query", "stream": "upstream", "attributes": { "delay": 1, "sql_regex": "never matches" } }),
+    )
+    .await;
+    fg.add_toxic(
+        "pg",
+        json!({ "name": "deaf", "type": "pg_drop_notify", "stream": "downstream" }),
+    )
+    .await;
+    let client = connect(port).await.unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+    let before = fg.rss_bytes();
+
+    let text: String = (0..48 * MIB)
+        .map(|i| char::from(b'a' + (i % 23) as u8))
+        .collect();
+    // A 48 MiB Bind to the server...
+    let row = client
+        .query_one(
+            "SELECT length($1::text), substr($1::text, 40000001, 12)",
+            &[&text],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 48 * MIB as i32);
+    assert_eq!(row.get::<_, String>(1), text[40_000_000..40_000_012]);
+    // ...and a 48 MiB DataRow back.
+    let row = client.query_one("SELECT $1::text", &[&text]).await.unwrap();
+    assert!(
+        row.get::<_, String>(0) == text,
+        "the 48 MiB value came back different"
+    );
+    let grown = grown(&fg, before);
+    assert!(
+        grown < 40 * MIB,
+        "faultgate's memory grew by {} MiB relaying 48 MiB messages",
+        grown / MIB
+    );
+    assert_eq!(fg.metric("faultgate_plugin_failures_total", "pg").await, 0);
+
+    // The steps of a fault that sees no bytes still apply: `pg_error` for
+    // every statement has the server raise its error in place of a 48 MiB
+    // query, and the session goes on.
+    fg.add_toxic(
+        "pg",
+        json!({ "name": "fail", "type": "pg_error", "stream": "upstream" }),
+    )
+    .await;
+    let error = client
+        .batch_execute(&format!("SELECT '{text}'"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&error),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+        "{error:?}"
+    );
+    fg.remove_toxic("pg", "fail").await;
+    assert_eq!(
+        client
+            .query_one("SELECT 6", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        6
+    );
+}
+
+/// As Postgres does, faultgate answers one SSLRequest and one GSSENCRequest,
+/// in either order, and then expects the startup packet: a request sent again
+/// is refused with the reason logged, so a client that repeats it without
+/// reading cannot grow faultgate's memory (the answers once piled up
+/// without bound).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_ssl_request_and_one_gssenc_request_are_answered_then_a_startup_packet() {
+    let (_pg, fg, port) = setup().await;
+    let before = fg.rss_bytes();
+    let mut spammer = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // Each 64 KiB of requests was answered with 8 KiB of 'N's; past what
+    // the sockets buffer, those waited in memory.
+    let spam = pg_wire::SSL_REQUEST.repeat(8192);
+    let written =
+        pg_wire::write_until_refused(&mut spammer, &spam, 512 * MIB, Duration::from_secs(5)).await;
+    let grown = grown(&fg, before);
+    assert!(
+        grown < 16 * MIB,
+        "faultgate's memory grew by {} MiB while {} MiB of SSLRequests came in",
+        grown / MIB,
+        written / MIB
+    );
+    // Answered once, then the end of the connection.
+    let mut answers = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), spammer.read_to_end(&mut answers)).await;
+    assert!(read.is_ok(), "the connection stayed open");
+    assert!(answers.len() <= 1, "{} answers", answers.len());
+
+    for first in [pg_wire::SSL_REQUEST, pg_wire::GSSENC_REQUEST] {
+        let second = if first == pg_wire::SSL_REQUEST {
+            pg_wire::GSSENC_REQUEST
+        } else {
+            pg_wire::SSL_REQUEST
+        };
+        // One of each, then the session.
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        for request in [first, second] {
+            stream.write_all(&request).await.unwrap();
+            let mut answer = [0u8; 1];
+            stream.read_exact(&mut answer).await.unwrap();
+            assert_eq!(&answer, b"N");
+        }
+        stream.write_all(&pg_wire::startup_packet()).await.unwrap();
+        pg_wire::read_until_ready(&mut stream).await;
+        stream.write_all(&pg_wire::query("SELECT 7")).await.unwrap();
+        let (tag, row) = pg_wire::read_message(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(tag, b'T', "{row:?}");
+
+        // The same request twice: answered once, then the connection closes.
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(&first).await.unwrap();
+        stream.write_all(&first).await.unwrap();
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(
+            read.is_ok(),
+            "the connection stayed open after a second request"
+        );
+        assert_eq!(rest, b"N", "only the first request is answered");
+    }
+    support::eventually("the reasons are logged", Duration::from_secs(5), || async {
+        let log = fg.log();
+        log.contains("a second SSLRequest") && log.contains("a second GSSENCRequest")
+    })
+    .await;
+}
+
+/// A fault's replies to a client that does not read wait in a bounded queue:
+/// past it the proxy stops taking the client's messages (backpressure),
+/// instead of holding every reply, and once the client reads, every reply
+/// arrives, in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_to_a_client_that_does_not_read_push_back_instead_of_piling_up() {
+    let (_pg, fg, port) = setup().await;
+    let plugin = std::fs::read(plugin_build_dir().join("faultgate_test_pg_answer.wasm")).unwrap();
+    let (status, body) = fg.upload_plugin(plugin).await;
+    assert_eq!(status, 201, "{body}");
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_answer", "stream": "upstream", "attributes": { "pad": 4096 } }),
+    )
+    .await;
+    let stream = pg_wire::session(port).await;
+    let before = fg.rss_bytes();
+
+    // 40,000 queries sent, none of the 160 MiB of answers read.
+    const QUERIES: usize = 40_000;
+    let queries = pg_wire::query("SELECT 1").repeat(QUERIES);
+    let (mut reader, mut writer) = stream.into_split();
+    // The writer may be pushed back until the client reads: in a task.
+    let sending = tokio::spawn(async move {
+        writer.write_all(&queries).await.unwrap();
+        writer
+    });
+    let mut peak = 0;
+    for _ in 0..40 {
+        peak = peak.max(grown(&fg, before));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        peak < 48 * MIB,
+        "faultgate's memory grew by {} MiB holding replies for a client that does not read",
+        peak / MIB
+    );
+
+    // The client reads now: every answer, in order, then the session goes on.
+    let mut answers = 0;
+    while answers < QUERIES {
+        let (tag, body) = pg_wire::read_message(&mut reader, Duration::from_secs(10)).await;
+        match tag {
+            b'N' | b'T' | b'C' => {}
+            b'D' => assert!(body.ends_with(b"answered by faultgate"), "{body:?}"),
+            b'Z' => answers += 1,
+            other => panic!("unexpected message {:?}: {body:?}", char::from(other)),
+        }
+    }
+    let writer = sending.await.unwrap();
+    let mut stream = reader.reunite(writer).unwrap();
+    fg.remove_toxic("pg", "pg_answer_upstream").await;
+    stream.write_all(&pg_wire::query("SELECT 8")).await.unwrap();
+    let (tag, _) = pg_wire::read_message(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(
+        tag, b'T',
+        "the server answers the session after the fault went"
+    );
+}
+
+/// Replies that wait for the server's answers to queries sent before them,
+/// from a client that pipelines and reads as it goes, with more replies than
+/// the queue holds: nothing deadlocks, and every query gets its own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_queries_answered_by_the_fault_and_the_server_each_get_their_own_answer() {
+    let (_pg, fg, port) = setup().await;
+    let plugin = std::fs::read(plugin_build_dir().join("faultgate_test_pg_answer.wasm")).unwrap();
+    let (status, body) = fg.upload_plugin(plugin).await;
+    assert_eq!(status, 201, "{body}");
+    fg.add_toxic(
+        "pg",
+        json!({ "type": "pg_answer", "stream": "upstream", "attributes": { "pad": 8192, "sql_regex": "answer_me" } }),
+    )
+    .await;
+    let client = std::sync::Arc::new(connect(port).await.unwrap());
+    let mut queries = tokio::task::JoinSet::new();
+    for i in 0..2_000 {
+        let client = client.clone();
+        queries.spawn(async move {
+            let (sql, expected) = if i % 2 == 0 {
+                (
+                    format!("SELECT 'answer_me {i}'"),
+                    "answered by faultgate".to_owned(),
+                )
+            } else {
+                (format!("SELECT 'server {i}'"), format!("server {i}"))
+            };
+            let messages = client.simple_query(&sql).await.unwrap();
+            let value = messages.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            });
+            assert_eq!(value.as_deref(), Some(expected.as_str()), "query {i}");
+        });
+    }
+    let all = async {
+        while let Some(done) = queries.join_next().await {
+            done.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("the pipelined queries did not all get their answers");
 }

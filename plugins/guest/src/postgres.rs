@@ -3,7 +3,10 @@
 //! The host frames the wire protocol; a Postgres fault sees whole messages
 //! of one direction (`conn.stream`: `upstream` is the client's, `downstream`
 //! the server's) and answers with [`PgAction`]s: TCP steps applied to the
-//! message, or a reply to the peer the message came from. A fault is a type
+//! message, or a reply to the peer the message came from. A message over
+//! 1 MiB is not held whole: the fault is given its tag and length with no
+//! bytes, and its steps apply as the message streams by (its `forward`
+//! ranges must then come in order; [`PgAction::forward_all`] does). A fault is a type
 //! that implements [`PgFault`] (how it is made, per session direction) and
 //! [`PgSession`] (what it does), exported with
 //! [`export_postgres_fault!`](crate::export_postgres_fault); one with state
@@ -147,8 +150,11 @@ impl Message {
     }
 
     /// The SQL of a simple query ('Q') or of a statement being prepared
-    /// ('P'); `None` for other messages or without `wants-bytes`.
+    /// ('P'); `None` for other messages, without `wants-bytes`, or for a
+    /// message too long to be given whole (over 1 MiB: its bytes stream
+    /// past the fault unseen).
     pub fn sql(&self) -> Option<String> {
+        self.bytes.as_ref()?;
         let body = self.body();
         let text = match self.tag {
             b'Q' => body,
@@ -246,11 +252,14 @@ impl SqlMatch {
             .map_err(|e| format!("sql_regex: not a valid regular expression: {e}"))
     }
 
-    /// Whether `message` is a query or a Parse whose SQL matches.
+    /// Whether `message` is a query or a Parse whose SQL matches. With no
+    /// regex every statement matches, even one whose SQL the fault is not
+    /// shown (a message over 1 MiB); with one, such a statement does not.
     pub fn matches(&self, message: &Message) -> bool {
-        message
-            .sql()
-            .is_some_and(|sql| self.0.as_ref().is_none_or(|r| r.is_match(&sql)))
+        match &self.0 {
+            None => matches!(message.tag, b'Q' | b'P'),
+            Some(regex) => message.sql().is_some_and(|sql| regex.is_match(&sql)),
+        }
     }
 }
 

@@ -178,6 +178,26 @@ impl Session {
             .call_on_message(store, handle, &message))
     }
 
+    /// Actions for a message of `len` bytes too long to hold whole: the
+    /// plugin is told its type and length only, never its bytes.
+    pub async fn on_message_unseen(
+        &mut self,
+        tag: u8,
+        len: u32,
+        arrived_us: u64,
+    ) -> Result<Vec<PgAction>, PluginError> {
+        let message = PgMessage {
+            tag,
+            len,
+            arrived_us,
+            bytes: None,
+        };
+        hook!(self, "on-message", |store, b, handle| b
+            .faultgate_plugin_postgres()
+            .session()
+            .call_on_message(store, handle, &message))
+    }
+
     pub async fn on_wake(&mut self) -> Result<Vec<PgAction>, PluginError> {
         hook!(self, "on-wake", |store, b, handle| b
             .faultgate_plugin_postgres()

@@ -1,7 +1,8 @@
 //! The Postgres wire protocol, as much of it as a proxy in `postgres` mode
-//! needs: where messages start and end ([`framing`]), the startup handshake
-//! ([`startup`]), and slipping a fault's replies in between the server's
-//! answers in the order the client expects ([`replies`]).
+//! needs: where messages start and end ([`framing`]), how long Postgres lets
+//! them be ([`limits`]), the startup handshake ([`startup`]), and slipping a
+//! fault's replies in between the server's answers in the order the client
+//! expects ([`replies`]).
 //!
 //! A session starts with untyped packets from the client (Int32 length,
 //! Int32 code): an SSLRequest or GSSENCRequest, answered with one byte; a
@@ -15,11 +16,12 @@
 //! opaquely, and only byte-level faults apply to it.
 
 mod framing;
+mod limits;
 mod replies;
 mod startup;
 
-pub use framing::{Framed, Framer};
-pub use replies::{FatalNotice, PgSide, Reply};
+pub use framing::{Framed, Framer, STREAM_ABOVE};
+pub use replies::{FatalNotice, PgSide, REPLY_BUDGET, Reply};
 
 use serde::{Deserialize, Serialize};
 

@@ -40,7 +40,8 @@ pub(super) enum FrameKind {
     Data,
     /// Steps from `on-open` or `on-close`; what they write goes to the socket.
     Host,
-    /// A Postgres fault has whole messages waiting in its framer.
+    /// A Postgres fault has messages (or pieces of one streaming past it)
+    /// waiting in its framer.
     Framing,
 }
 
@@ -107,6 +108,9 @@ pub(super) enum Wait {
     Until(Instant),
     /// Read nothing until the holding fault goes.
     Hold,
+    /// A fault's reply waits for room among the replies queued for its
+    /// peer: read nothing until the other direction has written some out.
+    ReplyRoom,
     /// The end of stream was passed on.
     Finished,
 }

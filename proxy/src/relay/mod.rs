@@ -13,6 +13,7 @@ mod frames;
 mod protocol;
 mod pump;
 mod stages;
+mod streamed;
 #[cfg(test)]
 mod tests;
 

@@ -40,24 +40,35 @@ pub trait Protocol: Send + 'static {
     /// Follows the bytes about to be written to the peer.
     fn wrote(&mut self, data: &[u8]);
 
-    /// A fault's reply to the peer this direction reads from.
-    fn reply(&mut self, bytes: Bytes);
+    /// How much of `data`, about to be written to the peer, goes before a
+    /// reply from the other direction must (0: one is due now).
+    fn before_next_reply(&mut self, data: &[u8]) -> usize;
+
+    /// A fault's reply to the peer this direction reads from; handed back
+    /// when the replies already waiting for that peer leave no room.
+    fn try_reply(&mut self, bytes: Bytes) -> Result<(), Bytes>;
 
     /// A fault asked to close: whether the other direction closes, after
     /// the replies queued there (else the caller closes now).
     fn close_after_replies(&mut self) -> bool;
 
     /// A reply from the other direction whose turn has come.
-    fn due_reply(&mut self, between_messages: bool) -> Option<Reply>;
+    fn due_reply(&mut self) -> Option<Reply>;
 
-    /// Whether [`Protocol::receive`] may run.
+    /// Whether a reply from the other direction may be taken in (none is
+    /// held).
     fn can_receive(&self) -> bool;
 
-    /// Waits for the next reply from the other direction.
-    fn receive(&mut self) -> impl Future<Output = ()> + Send;
+    /// Completes when a reply from the other direction is taken in (with
+    /// `receive`), or when the reply [`Protocol::try_reply`] handed back has
+    /// room (with `room`).
+    fn replies_move(&mut self, receive: bool, room: bool) -> impl Future<Output = ()> + Send;
 
     /// Every reply still waiting, for a last write before closing.
     fn take_waiting(&mut self) -> Vec<Bytes>;
+
+    /// This direction writes nothing more to its peer.
+    fn finished(&mut self);
 
     /// A plugin serving the connection failed, for `reason`.
     fn on_plugin_failure(&mut self, reason: &str) -> OnFailure;
@@ -80,22 +91,28 @@ impl Protocol for Raw {
         false
     }
     fn wrote(&mut self, _data: &[u8]) {}
-    fn reply(&mut self, _bytes: Bytes) {}
+    fn before_next_reply(&mut self, data: &[u8]) -> usize {
+        data.len()
+    }
+    fn try_reply(&mut self, _bytes: Bytes) -> Result<(), Bytes> {
+        Ok(())
+    }
     fn close_after_replies(&mut self) -> bool {
         false
     }
-    fn due_reply(&mut self, _between_messages: bool) -> Option<Reply> {
+    fn due_reply(&mut self) -> Option<Reply> {
         None
     }
     fn can_receive(&self) -> bool {
         false
     }
-    async fn receive(&mut self) {
+    async fn replies_move(&mut self, _receive: bool, _room: bool) {
         std::future::pending().await
     }
     fn take_waiting(&mut self) -> Vec<Bytes> {
         Vec::new()
     }
+    fn finished(&mut self) {}
     fn on_plugin_failure(&mut self, _reason: &str) -> OnFailure {
         OnFailure::Reset
     }
@@ -121,23 +138,30 @@ impl Protocol for PgSide {
     fn wrote(&mut self, data: &[u8]) {
         PgSide::wrote(self, data)
     }
-    fn reply(&mut self, bytes: Bytes) {
-        PgSide::reply(self, bytes)
+    fn before_next_reply(&mut self, data: &[u8]) -> usize {
+        PgSide::before_next_reply(self, data)
     }
+    fn try_reply(&mut self, bytes: Bytes) -> Result<(), Bytes> {
+        PgSide::try_reply(self, bytes)
+    }
+
     fn close_after_replies(&mut self) -> bool {
         PgSide::close_after_replies(self)
     }
-    fn due_reply(&mut self, between_messages: bool) -> Option<Reply> {
-        PgSide::due_reply(self, between_messages)
+    fn due_reply(&mut self) -> Option<Reply> {
+        PgSide::due_reply(self)
     }
     fn can_receive(&self) -> bool {
         PgSide::can_receive(self)
     }
-    async fn receive(&mut self) {
-        PgSide::receive(self).await
+    async fn replies_move(&mut self, receive: bool, room: bool) {
+        PgSide::replies_move(self, receive, room).await
     }
     fn take_waiting(&mut self) -> Vec<Bytes> {
         PgSide::take_waiting(self)
+    }
+    fn finished(&mut self) {
+        PgSide::stop_receiving(self)
     }
     fn on_plugin_failure(&mut self, reason: &str) -> OnFailure {
         match self.fatal(reason) {

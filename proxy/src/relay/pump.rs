@@ -20,7 +20,10 @@
 //!
 //! What the pump knows of the protocol it carries (the Postgres startup
 //! gate, whole messages for Postgres faults, replies slipped in between two
-//! messages) comes through its [`Protocol`].
+//! messages) comes through its [`Protocol`]. A Postgres fault's replies wait
+//! in a bounded queue for the other direction to write them: when it is
+//! full, the pump holds the reply and reads nothing more until there is
+//! room, so a peer that does not read pushes back on the one that sends.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,13 +35,14 @@ use tokio::sync::watch;
 
 use super::frames::{Frame, FrameKind, Op, Pending, Wait, pg_ops, tcp_ops};
 use super::protocol::{OnFailure, Protocol};
-use super::stages::{Instance, Stage, Stages};
+use super::stages::{Instance, PgStage, Stage, Stages};
+use super::streamed::Streamed;
 use crate::clock;
 use crate::conn::{Connection, Ended};
 use crate::faults::{Chain, Fault};
 use crate::net::{Ending, Source};
-use crate::plugin_host::{Direction, PluginError, Step};
-use crate::postgres::Malformed;
+use crate::plugin_host::{ByteRange, Direction, PluginError, Step};
+use crate::postgres::{Framed, Malformed};
 
 /// How long replies still queued for a peer may take to go out when a
 /// fault closes the connection.
@@ -87,14 +91,28 @@ impl<P: Protocol> Pump<P> {
         reader: &mut impl Source,
         writer: &mut W,
     ) -> Result<(), Ended> {
+        let result = self.serve(reader, writer).await;
+        // Replies for this pump's peer cannot go out any more: the other
+        // direction must not wait for room for them.
+        self.protocol.finished();
+        result
+    }
+
+    async fn serve<W: AsyncWrite + Unpin>(
+        &mut self,
+        reader: &mut impl Source,
+        writer: &mut W,
+    ) -> Result<(), Ended> {
         self.chain.mark_changed();
         loop {
             let wait = self.advance(writer).await?;
             if let Wait::Finished = wait {
                 return writer.shutdown().await.map_err(|e| self.conn.io_failed(e));
             }
-            let can_read =
-                !self.eof_read && self.queued_bytes < MAX_READ_AHEAD && !matches!(wait, Wait::Hold);
+            let can_read = !self.eof_read
+                && self.queued_bytes < MAX_READ_AHEAD
+                && !matches!(wait, Wait::Hold | Wait::ReplyRoom);
+            let wants_room = matches!(wait, Wait::ReplyRoom);
             let deadline = match wait {
                 Wait::Until(at) => Some(tokio::time::Instant::from_std(at)),
                 _ => None,
@@ -111,7 +129,7 @@ impl<P: Protocol> Pump<P> {
                     return Err(Ended);
                 }
                 error = self.stages.failed() => return Err(self.fail(writer, error).await),
-                _ = self.protocol.receive(), if can_receive => {}
+                _ = self.protocol.replies_move(can_receive, wants_room), if can_receive || wants_room => {}
                 _ = sleep_until(wake), if wake.is_some() => {
                     match self.stages.woken(Instant::now()).await {
                         Ok(woken) => self.frames.extend(woken),
@@ -176,10 +194,13 @@ impl<P: Protocol> Pump<P> {
                     self.frames.pop();
                     continue;
                 }
-                Some(Op::Reply(bytes)) => {
-                    self.protocol.reply(bytes);
-                    continue;
-                }
+                Some(Op::Reply(bytes)) => match self.protocol.try_reply(bytes) {
+                    Ok(()) => continue,
+                    Err(bytes) => {
+                        top.steps.push_front(Op::Reply(bytes));
+                        return Ok(Wait::ReplyRoom);
+                    }
+                },
                 Some(Op::Step(step)) => step,
             };
             let piece = match step {
@@ -277,32 +298,40 @@ impl<P: Protocol> Pump<P> {
                 self.frames
                     .push(Frame::data(fault_id, piece, tcp_ops(steps), at));
             }
-            Instance::Postgres(_, framer) => {
-                // The fault gets whole messages: collect, then hand them
-                // over one at a time (see `next_message`).
-                framer.push(&piece, at);
+            Instance::Postgres(pg) => {
+                // The fault gets whole messages (or a long one as it
+                // streams): collect, then hand them over one at a time (see
+                // `next_message`).
+                pg.framer.push(&piece, at);
                 self.frames.push(Frame::framing(fault_id, at));
             }
         }
         Ok(())
     }
 
-    /// The Postgres fault `fault_id` takes its next whole message, if one is
-    /// in; its actions become a frame. With none left, its framing frame goes.
+    /// The Postgres fault `fault_id` takes what comes next, if it is in: a
+    /// whole message, whose actions become a frame; the head of one too
+    /// long to hold, whose actions it keeps; or a piece of that one, with
+    /// its part of those actions. With none left, its framing frame goes.
     async fn next_message<W: AsyncWrite + Unpin>(
         &mut self,
         fault_id: u64,
         writer: &mut W,
     ) -> Result<(), Ended> {
         let Some(Stage {
-            instance: Some(Instance::Postgres(session, framer)),
+            instance: Some(Instance::Postgres(pg)),
             ..
         }) = self.stages.find_mut(fault_id)
         else {
             self.frames.pop();
             return Ok(());
         };
-        let framed = match framer.pop() {
+        if !pg.framer.streaming() && !self.chain.borrow().faults.iter().any(|f| f.id == fault_id) {
+            // The fault was removed while a message streamed past it: that
+            // message has passed, so it leaves now, before the next one.
+            return self.sync_chain(writer).await;
+        }
+        let framed = match pg.framer.pop() {
             Ok(Some(framed)) => framed,
             Ok(None) => {
                 self.frames.pop();
@@ -310,42 +339,93 @@ impl<P: Protocol> Pump<P> {
             }
             Err(malformed) => return Err(self.malformed(malformed)),
         };
-        let actions = match session
-            .on_message(framed.tag, &framed.bytes, clock::micros(framed.arrived))
-            .await
-        {
-            Ok(actions) => actions,
-            Err(error) => return Err(self.fail(writer, error).await),
+        let frame = match framed {
+            Framed::Whole {
+                tag,
+                bytes,
+                arrived,
+            } => {
+                let actions = match pg
+                    .session
+                    .on_message(tag, &bytes, clock::micros(arrived))
+                    .await
+                {
+                    Ok(actions) => actions,
+                    Err(error) => return Err(self.fail(writer, error).await),
+                };
+                Frame::data(fault_id, bytes, pg_ops(actions), arrived)
+            }
+            Framed::Head { tag, len, arrived } => {
+                match pg
+                    .session
+                    .on_message_unseen(tag, len, clock::micros(arrived))
+                    .await
+                {
+                    Ok(actions) => pg.streamed = Some(Streamed::new(len, pg_ops(actions))),
+                    Err(error) => return Err(self.fail(writer, error).await),
+                }
+                return Ok(());
+            }
+            Framed::Piece {
+                bytes,
+                last,
+                arrived,
+            } => {
+                let ops = piece_ops(pg, bytes.len(), last);
+                match ops {
+                    Ok(ops) => Frame::data(fault_id, bytes, ops, arrived),
+                    Err(reason) => {
+                        let plugin = self.stages.plugin_name(fault_id);
+                        let error = PluginError::BadStep { plugin, reason };
+                        return Err(self.fail(writer, error).await);
+                    }
+                }
+            }
         };
-        self.frames.push(Frame::data(
-            fault_id,
-            framed.bytes,
-            pg_ops(actions),
-            framed.arrived,
-        ));
+        self.frames.push(frame);
         Ok(())
     }
 
+    /// Writes `data` to the peer, with the replies whose turn comes inside
+    /// it put in right after the message that makes them due.
     async fn write<W: AsyncWrite + Unpin>(
         &mut self,
         writer: &mut W,
-        data: &[u8],
+        mut data: &[u8],
     ) -> Result<(), Ended> {
-        self.protocol.wrote(data);
-        tokio::select! {
-            biased;
-            _ = self.conn.cancel.cancelled() => Err(Ended),
-            written = writer.write_all(data) => written.map_err(|e| self.conn.io_failed(e)),
+        while !data.is_empty() {
+            let before_reply = match self.protocol.before_next_reply(data) {
+                0 => {
+                    if self.deliver_replies(writer).await? {
+                        continue;
+                    }
+                    // Said due but not given: write on rather than loop.
+                    data.len()
+                }
+                n => n,
+            };
+            let (now, rest) = data.split_at(before_reply);
+            self.protocol.wrote(now);
+            tokio::select! {
+                biased;
+                _ = self.conn.cancel.cancelled() => return Err(Ended),
+                written = writer.write_all(now) => written.map_err(|e| self.conn.io_failed(e))?,
+            }
+            data = rest;
         }
+        Ok(())
     }
 
     /// Writes the replies whose turn has come: between two whole messages,
-    /// after the answers to what was sent before them.
+    /// after the answers to what was sent before them. Says whether it
+    /// wrote any.
     async fn deliver_replies<W: AsyncWrite + Unpin>(
         &mut self,
         writer: &mut W,
-    ) -> Result<(), Ended> {
-        while let Some(reply) = self.protocol.due_reply(self.frames.is_empty()) {
+    ) -> Result<bool, Ended> {
+        let mut delivered = false;
+        while let Some(reply) = self.protocol.due_reply() {
+            delivered = true;
             // Written as is: a reply is whole messages, and it answers no
             // sync point the server saw, so it is not counted.
             tokio::select! {
@@ -357,7 +437,7 @@ impl<P: Protocol> Pump<P> {
                 return Err(self.conn.end(Ending::Close));
             }
         }
-        Ok(())
+        Ok(delivered)
     }
 
     /// Writes the replies still queued for this pump's peer, briefly: a fault
@@ -387,6 +467,7 @@ impl<P: Protocol> Pump<P> {
             .filter(|f| f.stream == self.direction && self.protocol.runs(f.plugin.kind()))
             .cloned()
             .collect();
+        let wanted = self.stages.keeping_streams(wanted);
         let gone = |id: u64| !wanted.iter().any(|f| f.id == id);
 
         // Work inside a fault that is gone is abandoned: the frames above it
@@ -442,14 +523,30 @@ impl<P: Protocol> Pump<P> {
         }
     }
 
+    /// A peer broke the protocol's framing or limits (the message says
+    /// which peer, and how).
     fn malformed(&self, malformed: Malformed) -> Ended {
-        let side = match self.direction {
-            Direction::Upstream => "the client",
-            Direction::Downstream => "the server",
-        };
-        tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, "{malformed} from {side}; closing the connection");
+        tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, "{malformed}; closing the connection");
         self.conn.end(Ending::Close)
     }
+}
+
+/// The steps of a Postgres fault for the next piece of the message
+/// streaming past it; the message's state goes with its last piece.
+fn piece_ops(pg: &mut PgStage, len: usize, last: bool) -> Result<VecDeque<Op>, String> {
+    let Some(streamed) = &mut pg.streamed else {
+        // The framer gives a head before any piece; were one missing, the
+        // piece would pass untouched rather than be lost.
+        return Ok(VecDeque::from([Op::Step(Step::Forward(ByteRange {
+            start: 0,
+            end: len as u32,
+        }))]));
+    };
+    let ops = streamed.piece(len);
+    if last {
+        pg.streamed = None;
+    }
+    ops
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -21,6 +21,7 @@ use crate::plugin_host::{
 use crate::postgres::Framer;
 
 use super::frames::{Frame, Op, pg_ops, tcp_ops};
+use super::streamed::Streamed;
 
 /// One fault on this direction.
 pub(super) struct Stage {
@@ -34,8 +35,17 @@ pub(super) struct Stage {
 /// This connection's resource in a fault's plugin instance.
 pub(super) enum Instance {
     Tcp(Filter),
-    /// With the messages it has been given only in part.
-    Postgres(Session, Framer),
+    Postgres(PgStage),
+}
+
+/// A Postgres fault's session, with what it holds of this direction's
+/// messages.
+pub(super) struct PgStage {
+    pub session: Session,
+    /// The messages it has been given only in part.
+    pub framer: Framer,
+    /// What is left of its steps on a message streaming past it.
+    pub streamed: Option<Streamed>,
 }
 
 /// The stages of one direction.
@@ -80,6 +90,23 @@ impl Stages {
             .map_or_else(String::new, |s| s.fault.plugin.name().to_owned())
     }
 
+    /// `wanted`, with every Postgres fault that a message is streaming past
+    /// kept in its place: such a fault answered for the whole message at its
+    /// head, so it leaves only once the message has passed (the pump then
+    /// brings the stages in line again).
+    pub fn keeping_streams(&self, mut wanted: Vec<Arc<Fault>>) -> Vec<Arc<Fault>> {
+        for (i, stage) in self.stages.iter().enumerate() {
+            let streaming = matches!(
+                &stage.instance,
+                Some(Instance::Postgres(pg)) if pg.framer.streaming()
+            );
+            if streaming && !wanted.iter().any(|f| f.id == stage.fault.id) {
+                wanted.insert(i.min(wanted.len()), stage.fault.clone());
+            }
+        }
+        wanted
+    }
+
     /// What the Postgres faults not in `wanted` hold of messages they had
     /// not been given yet.
     pub fn leftovers_of_gone(&mut self, wanted: &[Arc<Fault>]) -> Vec<bytes::Bytes> {
@@ -87,7 +114,7 @@ impl Stages {
             .iter_mut()
             .filter(|s| !wanted.iter().any(|f| f.id == s.fault.id))
             .filter_map(|s| match &mut s.instance {
-                Some(Instance::Postgres(_, framer)) => Some(framer.take_rest()),
+                Some(Instance::Postgres(pg)) => Some(pg.framer.take_rest()),
                 _ => None,
             })
             .collect()
@@ -250,10 +277,11 @@ impl Instance {
         let (instance, fresh) = fault.instance.get().await?;
         let made = match instance {
             AnyInstance::Tcp(shared) => Self::Tcp(Filter::open(&shared, context).await?),
-            AnyInstance::Postgres(shared) => Self::Postgres(
-                Session::open(&shared, context).await?,
-                Framer::new(context.stream == Direction::Upstream),
-            ),
+            AnyInstance::Postgres(shared) => Self::Postgres(PgStage {
+                session: Session::open(&shared, context).await?,
+                framer: Framer::new(context.stream == Direction::Upstream),
+                streamed: None,
+            }),
             AnyInstance::Http(shared) => {
                 return Err(PluginError::Call {
                     plugin: shared.plugin().name().to_owned(),
@@ -268,28 +296,28 @@ impl Instance {
     fn failed(&self) -> WaitForCancellationFutureOwned {
         match self {
             Self::Tcp(filter) => filter.failed(),
-            Self::Postgres(session, _) => session.failed(),
+            Self::Postgres(pg) => pg.session.failed(),
         }
     }
 
     async fn on_open(&mut self) -> Result<VecDeque<Op>, PluginError> {
         Ok(match self {
             Self::Tcp(filter) => tcp_ops(filter.on_open().await?),
-            Self::Postgres(session, _) => pg_ops(session.on_open().await?),
+            Self::Postgres(pg) => pg_ops(pg.session.on_open().await?),
         })
     }
 
     async fn on_wake(&mut self) -> Result<VecDeque<Op>, PluginError> {
         Ok(match self {
             Self::Tcp(filter) => tcp_ops(filter.on_wake().await?),
-            Self::Postgres(session, _) => pg_ops(session.on_wake().await?),
+            Self::Postgres(pg) => pg_ops(pg.session.on_wake().await?),
         })
     }
 
     async fn on_close(&mut self) -> Result<VecDeque<Op>, PluginError> {
         Ok(match self {
             Self::Tcp(filter) => tcp_ops(filter.on_close().await?),
-            Self::Postgres(session, _) => pg_ops(session.on_close().await?),
+            Self::Postgres(pg) => pg_ops(pg.session.on_close().await?),
         })
     }
 }

@@ -380,3 +380,210 @@ async fn a_reply_waits_for_the_servers_answers_to_what_the_client_sent_before() 
     assert_eq!(reply[0], b'E', "the fault's reply is an ErrorResponse");
     assert!(reply.windows(5).any(|w| w == b"57P01"), "{reply:?}");
 }
+
+/// Both pumps of one `postgres` connection over in-memory pipes: the
+/// client's end (write to the proxy, read what it sends back), the server's.
+struct PgConnection {
+    chain: watch::Sender<Arc<Chain>>,
+    client: DuplexStream,
+    to_server: DuplexStream,
+    server: DuplexStream,
+    to_client: DuplexStream,
+}
+
+fn pg_connection(initial: Arc<Chain>) -> PgConnection {
+    let chain = watch::Sender::new(initial);
+    let conn = connection(&chain);
+    let (up, down) = PgSide::pair(PostgresTls::Refuse);
+    let up = spawn(Pump::new(Direction::Upstream, conn.clone(), up));
+    let down = spawn(Pump::new(Direction::Downstream, conn, down));
+    PgConnection {
+        chain,
+        client: up.input,
+        to_server: up.output,
+        server: down.input,
+        to_client: down.output,
+    }
+}
+
+/// The startup handshake through `pg`: the startup packet to the server,
+/// AuthenticationOk and ReadyForQuery back.
+async fn start_session(pg: &mut PgConnection) {
+    pg.client.write_all(&startup_packet()).await.unwrap();
+    let startup = startup_packet();
+    let got = read_exactly(&mut pg.to_server, startup.len(), Duration::from_secs(5)).await;
+    assert_eq!(got, startup);
+    let ready = [message(b'R', &[0, 0, 0, 0]), message(b'Z', b"I")].concat();
+    pg.server.write_all(&ready).await.unwrap();
+    let got = read_exactly(&mut pg.to_client, ready.len(), Duration::from_secs(5)).await;
+    assert_eq!(got, ready);
+}
+
+/// A simple query.
+fn query(sql: &str) -> Vec<u8> {
+    message(b'Q', &[sql.as_bytes(), b"\0"].concat())
+}
+
+/// A server's whole answer to a simple query: one row holding `value`.
+fn answer(value: &str) -> Vec<u8> {
+    // One column "v" of type text (oid 25).
+    let column =
+        b"\x00\x01v\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x19\xff\xff\xff\xff\xff\xff\x00\x00";
+    let mut row = vec![0, 1];
+    row.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    row.extend_from_slice(value.as_bytes());
+    [
+        message(b'T', column),
+        message(b'D', &row),
+        message(b'C', b"SELECT 1\0"),
+        message(b'Z', b"I"),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn a_message_too_long_for_a_fault_streams_past_it_with_the_faults_steps() {
+    let host = host().await;
+    // Every statement, the one whose SQL it is not shown too.
+    let delay = fault(
+        &host,
+        "pg_delay_query",
+        Direction::Upstream,
+        json!({"delay": 300}),
+    )
+    .await;
+    let mut pg = pg_connection(chain_of(&delay));
+    start_session(&mut pg).await;
+
+    let big = query(&"x".repeat(3 * crate::postgres::STREAM_ABOVE));
+    let small = query("SELECT 1");
+    let started = std::time::Instant::now();
+    let whole_written = std::sync::atomic::AtomicBool::new(false);
+    // The pipes hold 64 KiB: the client writes while the server reads.
+    let client = async {
+        pg.client.write_all(&big).await.unwrap();
+        whole_written.store(true, std::sync::atomic::Ordering::Relaxed);
+        pg.client.write_all(&small).await.unwrap();
+    };
+    let server = async {
+        let got = read_exactly(
+            &mut pg.to_server,
+            crate::postgres::STREAM_ABOVE + 1,
+            Duration::from_secs(5),
+        )
+        .await;
+        // Not held until it is whole: a part went through, after the
+        // fault's delay, before the client could write the rest.
+        assert!(
+            !whole_written.load(std::sync::atomic::Ordering::Relaxed),
+            "held until whole"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "not delayed"
+        );
+        let rest = read_exactly(
+            &mut pg.to_server,
+            big.len() + small.len() - got.len(),
+            Duration::from_secs(5),
+        )
+        .await;
+        [got, rest].concat()
+    };
+    let ((), through) = tokio::join!(client, server);
+    assert!(
+        through == [big.clone(), small].concat(),
+        "the messages changed on the way"
+    );
+
+    // A fault whose steps replace the message: pg_error has the server raise
+    // its error in place of it, and swallows the rest as it comes.
+    let error = fault(&host, "pg_error", Direction::Upstream, json!({})).await;
+    pg.chain.send_replace(chain_of(&error));
+    let (head, tail) = big.split_at(2 * crate::postgres::STREAM_ABOVE);
+    pg.client.write_all(head).await.unwrap();
+    let raised = read_for(&mut pg.to_server, Duration::from_millis(500)).await;
+    assert_eq!(raised[0], b'Q');
+    assert!(
+        raised.windows(7).any(|w| w == b"RAISE E") && raised.len() < 2_000,
+        "{} bytes: {:?}",
+        raised.len(),
+        String::from_utf8_lossy(&raised[..raised.len().min(200)])
+    );
+    // The fault is removed while the message streams past it: what it
+    // answered for the whole message still holds (the rest is swallowed),
+    // and the next message passes untouched.
+    pg.chain.send_replace(chain(&[]));
+    let next = query("SELECT 2");
+    // Written while the server reads: were the rest to pass, it would not
+    // fit the pipe.
+    let client = async {
+        let write = async {
+            pg.client.write_all(tail).await.unwrap();
+            pg.client.write_all(&next).await.unwrap();
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
+    };
+    let ((), after) = tokio::join!(
+        client,
+        read_for(&mut pg.to_server, Duration::from_millis(500))
+    );
+    assert!(
+        after == next,
+        "{} bytes reached the server after the fault left, not the next query",
+        after.len()
+    );
+}
+
+#[tokio::test]
+async fn a_reply_due_inside_a_chunk_goes_right_after_the_message_that_makes_it_due() {
+    let host = host().await;
+    host.load_file(
+        &std::path::Path::new(env!("FAULTGATE_PLUGIN_BUILD_DIR"))
+            .join("faultgate_test_pg_answer.wasm"),
+    )
+    .await
+    .expect("the pg_answer test plugin");
+    let answering = fault(
+        &host,
+        "pg_answer",
+        Direction::Upstream,
+        json!({"sql_regex": "answer_me"}),
+    )
+    .await;
+    let mut pg = pg_connection(chain_of(&answering));
+    start_session(&mut pg).await;
+
+    // Pipelined: the fault answers the second; the server the others.
+    let (first, third) = (query("SELECT 'one'"), query("SELECT 'three'"));
+    let sent = [first.clone(), query("SELECT 'answer_me'"), third.clone()].concat();
+    pg.client.write_all(&sent).await.unwrap();
+    let got = read_exactly(
+        &mut pg.to_server,
+        first.len() + third.len(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(got, [first, third].concat());
+    // The server's two answers in one write: the fault's goes between them.
+    let (one, three) = (answer("one"), answer("three"));
+    pg.server
+        .write_all(&[one.clone(), three.clone()].concat())
+        .await
+        .unwrap();
+    let got = read_for(&mut pg.to_client, Duration::from_millis(500)).await;
+    assert!(
+        got.starts_with(&one),
+        "the server's first answer is not first"
+    );
+    assert!(
+        got.ends_with(&three),
+        "the server's second answer is not last"
+    );
+    let between = &got[one.len()..got.len() - three.len()];
+    assert!(
+        between.windows(21).any(|w| w == b"answered by faultgate"),
+        "the fault's answer is not between the server's: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+}

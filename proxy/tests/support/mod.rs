@@ -9,6 +9,7 @@ pub mod faultgate;
 pub mod git_http;
 pub mod junit;
 pub mod peers;
+pub mod pg_wire;
 pub mod postgres;
 pub mod prometheus;
 pub mod tls;
