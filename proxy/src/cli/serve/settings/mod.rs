@@ -131,9 +131,10 @@ serve_settings! {
     plugin_deadline_ms: u64 = One(Number { min: 1, max: 60_000 }),
         flag "plugin-deadline-ms", env "FAULTGATE_PLUGIN_DEADLINE_MS", value "MS", default "100";
 
-    /// Plugin instances alive at once (one per connection and fault in use).
+    /// Plugin instances alive at once: one per attached fault, shared by
+    /// its connections (the API keeps 8 more for checking plugins).
     max_plugin_instances: u32 = One(Number { min: 16, max: u32::MAX }),
-        flag "max-plugin-instances", env "FAULTGATE_MAX_PLUGIN_INSTANCES", value "N", default "10000";
+        flag "max-plugin-instances", env "FAULTGATE_MAX_PLUGIN_INSTANCES", value "N", default "1000";
 
     /// Where compiled plugins are kept between runs, keyed by content hash
     /// [default: $XDG_CACHE_HOME/faultgate, else ~/.cache/faultgate].

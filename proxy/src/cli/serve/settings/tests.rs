@@ -65,7 +65,7 @@ fn with_nothing_given_every_setting_has_its_default() {
     assert!(settings.plugins.is_empty());
     assert_eq!(settings.plugin_memory_mib, 16);
     assert_eq!(settings.plugin_deadline_ms, 100);
-    assert_eq!(settings.max_plugin_instances, 10_000);
+    assert_eq!(settings.max_plugin_instances, 1_000);
     assert_eq!(settings.plugin_cache, default_cache_dir());
     assert!(!settings.no_plugin_cache);
     assert!(!settings.allow_non_loopback_listen);
