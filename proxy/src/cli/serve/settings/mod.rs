@@ -148,7 +148,7 @@ serve_settings! {
 
     /// Compile plugins at every start instead of caching them.
     no_plugin_cache: bool = Switch,
-        flag "no-plugin-cache", conflicts_with "plugin_cache";
+        flag "no-plugin-cache", env "FAULTGATE_NO_PLUGIN_CACHE", conflicts_with "plugin_cache";
 
     /// Let proxies made or moved through the control API listen on addresses
     /// other than loopback (127.0.0.0/8, ::1), such as 0.0.0.0.

@@ -263,3 +263,19 @@ fn a_switch_is_set_by_its_flag_and_by_its_environment_variable_saying_true_or_fa
     let (settings, _) = Settings::resolve(|_| None, Some(&file.table())).unwrap();
     assert!(settings.allow_non_loopback_listen);
 }
+
+#[test]
+fn the_plugin_cache_is_turned_off_by_its_environment_variable_too() {
+    let var = "FAULTGATE_NO_PLUGIN_CACHE";
+    let (settings, shown) = Settings::resolve(
+        |s: &Setting| {
+            (s.key == "no_plugin_cache")
+                .then(|| env(var, "true"))
+                .flatten()
+        },
+        None,
+    )
+    .unwrap();
+    assert!(settings.no_plugin_cache);
+    assert_eq!(source_of(&shown, "no_plugin_cache"), Source::Env(var));
+}
