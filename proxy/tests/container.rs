@@ -30,20 +30,7 @@ fn faultgate(network: &Network, options: &[&str], command: &[&str]) -> Container
 }
 
 async fn api(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .timeout(Duration::from_secs(10));
-    if let Some(body) = body {
-        request = request.body(body.to_string());
-    }
-    let response = request.send().await.expect("control API request");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    support::faultgate::api_request(&reqwest::Client::new(), base, method, path, body).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

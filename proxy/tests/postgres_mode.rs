@@ -27,6 +27,12 @@ async fn setup() -> (Postgres, Faultgate, u16) {
     (pg, fg, listen.port())
 }
 
+/// Asserts the session still works: `SELECT n` comes back as `n`.
+async fn assert_session_answers(client: &tokio_postgres::Client, n: i32) {
+    let row = client.query_one(&format!("SELECT {n}"), &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), n, "the session answered wrongly");
+}
+
 fn code(error: &tokio_postgres::Error) -> Option<&SqlState> {
     error.as_db_error().map(|e| e.code())
 }
@@ -293,14 +299,7 @@ async fn pg_error_fails_matching_statements_and_keeps_the_session_usable() {
         Some(&SqlState::T_R_SERIALIZATION_FAILURE),
         "{error:?}"
     );
-    assert_eq!(
-        client
-            .query_one("SELECT 1", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        1
-    );
+    assert_session_answers(&client, 1).await;
     // ...and the extended one (Parse .. Sync).
     let error = client
         .execute("UPDATE acct SET balance = $1", &[&5])
@@ -469,14 +468,7 @@ async fn malformed_or_truncated_messages_close_the_connection_with_a_reason() {
 
     // faultgate is fine, and so are well-formed sessions.
     let client = connect(port).await.unwrap();
-    assert_eq!(
-        client
-            .query_one("SELECT 4", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        4
-    );
+    assert_session_answers(&client, 4).await;
     fg.expect("GET", "/version", None, 200).await;
 }
 
@@ -658,14 +650,7 @@ async fn an_oversized_message_is_refused_at_its_header_not_buffered() {
         log.contains("message 'p'") && log.contains("65535") && log.contains("from the client")
     })
     .await;
-    assert_eq!(
-        client
-            .query_one("SELECT 5", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        5
-    );
+    assert_session_answers(&client, 5).await;
 }
 
 /// Messages larger than a fault holds whole (1 MiB) stream past it, both
@@ -735,14 +720,7 @@ async fn messages_larger_than_a_fault_holds_stream_past_it_both_ways() {
         "{error:?}"
     );
     fg.remove_toxic("pg", "fail").await;
-    assert_eq!(
-        client
-            .query_one("SELECT 6", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        6
-    );
+    assert_session_answers(&client, 6).await;
 }
 
 /// As Postgres does, faultgate answers one SSLRequest and one GSSENCRequest,

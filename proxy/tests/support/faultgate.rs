@@ -181,23 +181,7 @@ impl Faultgate {
     /// Sends a request to the API; returns the status and the body as JSON
     /// (`Value::Null` for an empty body, a string for a non-JSON one).
     pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api))
-            .timeout(Duration::from_secs(10));
-        if let Some(body) = body {
-            request = request.body(body.to_string());
-        }
-        let response = request.send().await.expect("control API request");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        api_request(&self.http, &self.api, method, path, body).await
     }
 
     /// Sends a plugin component to `POST /plugins`.
@@ -377,4 +361,32 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.code(), text)
+}
+
+/// Sends a request to the control API at `base` (e.g. `http://127.0.0.1:8474`),
+/// however that faultgate was started; returns the status and the body as
+/// JSON (`Value::Null` for an empty body, a string for a non-JSON one).
+pub async fn api_request(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = http
+        .request(method, format!("{base}{path}"))
+        .timeout(Duration::from_secs(10));
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    let response = request.send().await.expect("control API request");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
 }
