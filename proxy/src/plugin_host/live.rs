@@ -172,10 +172,7 @@ impl Session {
                 .wants_bytes
                 .then(|| message.to_vec()),
         };
-        hook!(self, "on-message", |store, b, handle| b
-            .faultgate_plugin_postgres()
-            .session()
-            .call_on_message(store, handle, &message))
+        self.call_on_message(message).await
     }
 
     /// Actions for a message of `len` bytes too long to hold whole: the
@@ -192,6 +189,10 @@ impl Session {
             arrived_us,
             bytes: None,
         };
+        self.call_on_message(message).await
+    }
+
+    async fn call_on_message(&mut self, message: PgMessage) -> Result<Vec<PgAction>, PluginError> {
         hook!(self, "on-message", |store, b, handle| b
             .faultgate_plugin_postgres()
             .session()
