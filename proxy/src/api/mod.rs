@@ -4,13 +4,16 @@
 //! shapes, status codes and error body. The extensions are additive:
 //! `PUT /proxies/{p}/toxics` (replace a chain atomically),
 //! `GET /healthz`, `GET /metrics`, and `GET|POST /plugins`,
-//! `GET|DELETE /plugins/{name}` (list, upload, inspect and remove plugins).
+//! `GET|DELETE /plugins/{name}` (list, upload, inspect and remove plugins),
+//! `GET /proxies/{p}/connections` and `DELETE /proxies/{p}/connections/{id}`
+//! (list a proxy's open connections, cut one).
 //!
 //! No handler ever waits on a connection: changes swap a proxy's chain and
 //! return, so the API answers at once even when a peer is stuck. Every
 //! error, the framework's own included, has Toxiproxy's shape. The server
 //! under the routes ([`server`]) bounds what clients can hold.
 
+mod connections;
 mod error;
 mod metrics;
 mod plugins;
@@ -100,6 +103,11 @@ fn router(shared: Shared) -> Router {
                 .post(toxics::update)
                 .patch(toxics::update)
                 .delete(toxics::delete),
+        )
+        .route("/proxies/{proxy}/connections", get(connections::index))
+        .route(
+            "/proxies/{proxy}/connections/{id}",
+            axum::routing::delete(connections::cut),
         )
         .route(
             "/plugins",

@@ -7,9 +7,11 @@
 //! mode, the HTTP layer. Any of them may end it; the first reason wins and
 //! the others see it through [`Connection::cancel`].
 
+mod live;
 mod stats;
 mod trim;
 
+pub use live::{Listed, Live, LiveTable};
 pub use stats::{Counter, Stats};
 
 use std::net::SocketAddr;
@@ -44,6 +46,8 @@ pub struct Connection {
     pub cancel: CancellationToken,
     /// How it ended: set once, by whatever ended it first.
     pub ending: HowEnded,
+    /// What it is doing now, for the control API.
+    pub live: Live,
 }
 
 /// How a connection ended; empty while it is open.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::conn::{Connection, Stats};
+use crate::conn::{Connection, LiveTable, Stats};
 use crate::http::{self, Forwarder};
 use crate::net::{LimitWarning, Stream, Upstream};
 use crate::postgres::{PgSide, PostgresTls};
@@ -24,6 +24,8 @@ const HTTP_PIPE_SIZE: usize = 64 * 1024;
 /// A connection just accepted, with what its proxy's settings were then.
 pub(super) struct Accepted {
     pub conn: Arc<Connection>,
+    /// The proxy's open connections, which this one joins while it is served.
+    pub table: Arc<LiveTable>,
     pub tls: Option<TlsAcceptor>,
     pub upstream: Arc<Upstream>,
     /// In `http` mode, the HTTP layer's way to the upstream.
@@ -37,7 +39,9 @@ impl Accepted {
         let stats = self.conn.stats.clone();
         stats.connections_total.inc();
         stats.connections_open.inc();
+        let listed = self.table.insert(self.conn.clone());
         self.connect(client).await;
+        drop(listed);
         stats.connections_open.dec();
     }
 

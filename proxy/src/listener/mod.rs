@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{Connection, Stats};
+use crate::conn::{Connection, LiveTable, Stats};
 use crate::faults::Chain;
 use crate::http::Forwarder;
 use crate::net::open_files;
@@ -66,6 +66,8 @@ pub struct Proxy {
     listening: Mutex<Option<Listening>>,
     /// Cancelled to close every open connection; replaced after.
     connections: Mutex<CancellationToken>,
+    /// The open connections, for the control API to list and cut.
+    live: Arc<LiveTable>,
     stats: Arc<Stats>,
 }
 
@@ -91,6 +93,7 @@ impl Proxy {
             chain: watch::Sender::new(Arc::new(Chain::default())),
             listening: Mutex::new(None),
             connections: Mutex::new(CancellationToken::new()),
+            live: Arc::default(),
             stats: Arc::new(Stats::default()),
         })
     }
@@ -145,6 +148,16 @@ impl Proxy {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Its open connections, by id.
+    pub fn live_connections(&self) -> Vec<Arc<Connection>> {
+        self.live.all()
+    }
+
+    /// Its open connection `id`, if it has one.
+    pub fn live_connection(&self, id: u64) -> Option<Arc<Connection>> {
+        self.live.get(id)
     }
 
     pub fn chain(&self) -> Arc<Chain> {
@@ -273,9 +286,11 @@ impl Proxy {
                     stats: self.stats.clone(),
                     cancel: self.connections.lock().unwrap().child_token(),
                     ending: Default::default(),
+                    live: Default::default(),
                 };
                 Accepted {
                     conn: Arc::new(conn),
+                    table: self.live.clone(),
                     tls: settings.endpoints.tls.as_ref().map(|(_, a)| a.clone()),
                     upstream,
                     forwarder: settings.forwarder.clone(),

@@ -104,8 +104,13 @@ impl<P: Protocol> Pump<P> {
         writer: &mut W,
     ) -> Result<(), Ended> {
         self.chain.mark_changed();
+        let mut held = false;
         loop {
             let wait = self.advance(writer).await?;
+            if held != matches!(wait, Wait::Hold) {
+                held = !held;
+                self.conn.live.set_held(self.direction, held);
+            }
             if let Wait::Finished = wait {
                 return writer.shutdown().await.map_err(|e| self.conn.io_failed(e));
             }
@@ -411,6 +416,7 @@ impl<P: Protocol> Pump<P> {
                 _ = self.conn.cancel.cancelled() => return Err(Ended),
                 written = writer.write_all(now) => written.map_err(|e| self.conn.io_failed(e))?,
             }
+            self.conn.live.wrote(self.direction, now.len());
             data = rest;
         }
         Ok(())
@@ -433,6 +439,7 @@ impl<P: Protocol> Pump<P> {
                 _ = self.conn.cancel.cancelled() => return Err(Ended),
                 written = writer.write_all(&reply.bytes) => written.map_err(|e| self.conn.io_failed(e))?,
             }
+            self.conn.live.wrote(self.direction, reply.bytes.len());
             if reply.close_after {
                 return Err(self.conn.end(Ending::Close));
             }
@@ -452,6 +459,7 @@ impl<P: Protocol> Pump<P> {
                 if writer.write_all(&reply).await.is_err() {
                     return;
                 }
+                self.conn.live.wrote(self.direction, reply.len());
             }
             let _ = writer.flush().await;
         };
@@ -494,6 +502,9 @@ impl<P: Protocol> Pump<P> {
             Ok(opening) => self.frames.extend(opening),
             Err(error) => return Err(self.fail(writer, error).await),
         }
+        self.conn
+            .live
+            .set_acting(self.direction, self.stages.acting());
         Ok(())
     }
 

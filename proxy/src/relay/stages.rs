@@ -69,6 +69,15 @@ impl Stages {
         self.stages.get(index)
     }
 
+    /// The faults acting on this direction: those that picked the connection.
+    pub fn acting(&self) -> Vec<u64> {
+        self.stages
+            .iter()
+            .filter(|s| s.instance.is_some())
+            .map(|s| s.fault.id)
+            .collect()
+    }
+
     /// The stage of fault `fault_id`.
     pub fn find_mut(&mut self, fault_id: u64) -> Option<&mut Stage> {
         self.stages.iter_mut().find(|s| s.fault.id == fault_id)

@@ -66,6 +66,7 @@ fn connection(chain: &watch::Sender<Arc<Chain>>) -> Arc<Connection> {
         stats: Arc::new(Stats::default()),
         cancel: CancellationToken::new(),
         ending: Default::default(),
+        live: Default::default(),
     })
 }
 
