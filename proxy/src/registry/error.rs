@@ -75,10 +75,13 @@ impl ControlError {
         match self {
             Self::ProxyNotFound | Self::ToxicNotFound | Self::PluginNotFound => 404,
             Self::ProxyExists | Self::ToxicExists | Self::PluginInUse { .. } => 409,
+            // Toxiproxy answers a listen address it cannot bind with a 500;
+            // its clients read a 409 as "that name exists" (toxiproxy-python
+            // raises ProxyExists), so a port clash must not be one.
             Self::Listen(ListenError::Bind { error, .. })
                 if error.kind() == std::io::ErrorKind::AddrInUse =>
             {
-                409
+                500
             }
             Self::NotLoopback { .. } => 403,
             Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
