@@ -117,11 +117,28 @@ impl Fault {
             kind: self.plugin.name().to_owned(),
             stream: self.stream,
             toxicity: self.toxicity,
-            attributes: self.attributes.clone(),
+            attributes: self.shown_attributes(),
             every: self.every,
             plugin_failures: failures.count(),
             plugin_last_failure: failures.last(),
         }
+    }
+}
+
+impl Fault {
+    /// The attributes as given, and every other one the plugin describes
+    /// with a default at that default: Toxiproxy shows each attribute of a
+    /// toxic, given or not.
+    fn shown_attributes(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut shown = self.attributes.clone();
+        for attribute in &self.plugin.description().attributes {
+            if let Some(default) = &attribute.default {
+                shown
+                    .entry(attribute.name.clone())
+                    .or_insert_with(|| default.clone());
+            }
+        }
+        shown
     }
 }
 

@@ -118,7 +118,7 @@ async fn toxics_crud_defaults_and_errors() {
         .await;
     assert_eq!(
         toxic,
-        json!({"name": "latency_downstream", "type": "latency", "stream": "downstream", "toxicity": 1.0, "attributes": {"latency": 100}})
+        json!({"name": "latency_downstream", "type": "latency", "stream": "downstream", "toxicity": 1.0, "attributes": {"latency": 100, "jitter": 0}})
     );
     let (status, body) = fg
         .request(

@@ -49,7 +49,10 @@ attributes = {{ status = 503, path_prefix = "/org/repo.git/" }}
     let db = fg.expect("GET", "/proxies/db", None, 200).await;
     assert_eq!(db["listen"], format!("127.0.0.1:{port}"));
     assert_eq!(db["toxics"][0]["name"], "latency_upstream");
-    assert_eq!(db["toxics"][0]["attributes"], json!({"latency": 150}));
+    assert_eq!(
+        db["toxics"][0]["attributes"],
+        json!({"latency": 150, "jitter": 0})
+    );
     let git = fg.expect("GET", "/proxies/git", None, 200).await;
     assert_eq!(git["enabled"], false);
     assert_eq!(git["mode"], "http");

@@ -18,6 +18,7 @@ mod error;
 mod metrics;
 mod plugins;
 mod proxies;
+mod request_id;
 mod server;
 mod toxics;
 
@@ -128,6 +129,7 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(middleware::from_fn(in_toxiproxy_shape))
+        .layer(middleware::from_fn(request_id::stamp))
 }
 
 /// Errors the framework makes itself (a method a path does not take, a
@@ -189,8 +191,16 @@ async fn refuse_browsers(request: axum::extract::Request, next: Next) -> Respons
     next.run(request).await
 }
 
+/// The version of Toxiproxy whose API this one is, so that clients that
+/// compare versions to know what the server can do get a Toxiproxy
+/// version; `faultgate` says what it really is.
+pub const TOXIPROXY_VERSION: &str = "2.12.0";
+
 async fn version() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+    axum::Json(serde_json::json!({
+        "version": TOXIPROXY_VERSION,
+        "faultgate": env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 async fn healthz() -> &'static str {
