@@ -26,6 +26,8 @@ pub struct Fault {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// As handed to the plugin.
     pub contract_attributes: Attributes,
+    /// What was read differently from what was given, as Toxiproxy reads it.
+    pub warnings: Vec<String>,
     /// The plugin's one instance for this fault, shared by its connections.
     pub instance: InstanceSlot,
     /// Connections (or requests) rolled so far, for `every`.
@@ -41,6 +43,7 @@ pub struct FaultSpec {
     pub every: Option<u64>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
     pub contract_attributes: Attributes,
+    pub warnings: Vec<String>,
 }
 
 impl Fault {
@@ -68,6 +71,7 @@ impl Fault {
             every: spec.every,
             attributes: spec.attributes,
             contract_attributes: spec.contract_attributes,
+            warnings: spec.warnings,
             instance,
             rolled: AtomicU64::new(0),
         })
@@ -85,6 +89,7 @@ impl Fault {
             every: self.every,
             attributes: self.attributes.clone(),
             contract_attributes: self.contract_attributes.clone(),
+            warnings: self.warnings.clone(),
         };
         Self::with_id(self.id, spec, seed).await
     }
@@ -121,6 +126,7 @@ impl Fault {
             every: self.every,
             plugin_failures: failures.count(),
             plugin_last_failure: failures.last(),
+            warnings: self.warnings.clone(),
         }
     }
 }
@@ -166,6 +172,11 @@ pub struct ToxicView {
     pub plugin_failures: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_last_failure: Option<String>,
+    /// Extension: what was read differently from what was given (an
+    /// attribute ignored, a value read as the nearest one allowed), as
+    /// Toxiproxy reads it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -211,7 +211,7 @@ async fn toxics_crud_defaults_and_errors() {
         .request(
             "PUT",
             "/proxies/p/toxics",
-            Some(json!([{"type": "latency"}, {"name": "other", "type": "latency", "attributes": {"latency": -1}}])),
+            Some(json!([{"type": "latency"}, {"name": "other", "type": "latency", "attributes": {"latency": "slow"}}])),
         )
         .await;
     assert_eq!(status, 400);

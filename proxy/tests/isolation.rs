@@ -424,7 +424,7 @@ async fn the_api_checks_plugins_and_toxics_with_every_instance_in_use() {
     fg.expect_error(
         "POST",
         "/proxies/spare/toxics",
-        Some(json!({"type": "latency", "attributes": {"latency": -1}})),
+        Some(json!({"type": "latency", "attributes": {"latency": "slow"}})),
         400,
         "latency",
     )

@@ -145,7 +145,7 @@ async fn a_refused_populate_keeps_the_proxies_it_would_replace_and_creates_none(
             Some(json!([
                 {"name": "old", "listen": old_listen.to_string(), "upstream": "127.0.0.1:9"},
                 {"name": "fresh", "upstream": echo_addr.to_string(),
-                 "toxics": [{"type": "latency", "attributes": {"latency": -1}}]},
+                 "toxics": [{"type": "latency", "attributes": {"latency": "slow"}}]},
             ])),
         )
         .await;

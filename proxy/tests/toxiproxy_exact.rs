@@ -183,3 +183,120 @@ async fn populate_with_a_host_name_keeps_a_proxy_on_the_address_it_resolves_to()
     assert_eq!(fg.toxics("one").await.as_array().unwrap().len(), 1);
     echo(&mut open, b"after: the connection was kept").await;
 }
+
+#[tokio::test]
+async fn what_toxiproxy_takes_is_read_as_toxiproxy_reads_it_with_a_warning() {
+    let fg = Faultgate::start(&[]).await;
+    fg.proxy("p", "127.0.0.1:1").await;
+    let toxic = fg
+        .add_toxic(
+            "p",
+            json!({"type": "latency", "toxicity": 2, "attributes": {"latency": -5, "wobble": 3}}),
+        )
+        .await;
+    assert_eq!(toxic["toxicity"], 1.0);
+    assert_eq!(toxic["attributes"], json!({"latency": 0, "jitter": 0}));
+    let warnings: Vec<&str> = toxic["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no warnings: {toxic}"))
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("toxicity 2")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("\"wobble\"") && w.contains("latency, jitter")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("\"latency\" is -5")),
+        "{warnings:?}"
+    );
+    assert_eq!(fg.toxics("p").await[0]["warnings"], toxic["warnings"]);
+    let log = fg.log();
+    assert!(
+        log.contains("wobble") && log.contains("--strict-toxics"),
+        "{log}"
+    );
+
+    // A toxic given nothing to warn about has no warnings field.
+    let plain = fg
+        .add_toxic(
+            "p",
+            json!({"type": "latency", "name": "plain", "attributes": {"latency": 1}}),
+        )
+        .await;
+    assert!(plain.get("warnings").is_none(), "{plain}");
+    // What neither takes is still a 400, and changes nothing.
+    fg.expect_error(
+        "POST",
+        "/proxies/p/toxics",
+        Some(json!({"type": "latency", "name": "bad", "attributes": {"latency": "slow"}})),
+        400,
+        "latency",
+    )
+    .await;
+    assert_eq!(fg.toxics("p").await.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn strict_toxics_refuses_what_toxiproxy_would_take_naming_it() {
+    let fg = Faultgate::start(&["--strict-toxics"]).await;
+    fg.proxy("p", "127.0.0.1:1").await;
+    let cases = [
+        (
+            json!({"type": "latency", "attributes": {"latency": -5}}),
+            "latency",
+        ),
+        (
+            json!({"type": "latency", "attributes": {"wobble": 3}}),
+            "wobble",
+        ),
+        (json!({"type": "latency", "toxicity": 2}), "toxicity"),
+    ];
+    for (toxic, names) in cases {
+        fg.expect_error("POST", "/proxies/p/toxics", Some(toxic), 400, names)
+            .await;
+    }
+    assert_eq!(fg.toxics("p").await, json!([]));
+}
+
+#[tokio::test]
+async fn slicer_takes_a_variation_as_large_as_the_average_and_never_makes_an_empty_piece() {
+    let fg = Faultgate::start(&[]).await;
+    let (echo_addr, mut reads) = echo_server().await;
+    let listen = fg.proxy("s", echo_addr).await;
+    let toxic = fg
+        .add_toxic(
+            "s",
+            json!({"type": "slicer", "stream": "upstream",
+                   "attributes": {"average_size": 1000, "size_variation": 1000, "delay": 1000}}),
+        )
+        .await;
+    assert_eq!(toxic["attributes"]["size_variation"], 1000);
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
+    echo(&mut stream, &data).await;
+    // A variation larger than the average: pieces of 1 to 12 bytes.
+    fg.remove_toxic("s", "slicer_upstream").await;
+    fg.add_toxic(
+        "s",
+        json!({"type": "slicer", "stream": "upstream",
+               "attributes": {"average_size": 2, "size_variation": 10, "delay": 0}}),
+    )
+    .await;
+    while reads.try_recv().is_ok() {}
+    let mut stream = TcpStream::connect(listen).await.unwrap();
+    echo(&mut stream, &data[..500]).await;
+    let mut total = 0;
+    while let Ok(n) = reads.try_recv() {
+        total += n;
+    }
+    assert_eq!(total, 500);
+    assert_eq!(fg.metric("faultgate_plugin_failures_total", "s").await, 0);
+}

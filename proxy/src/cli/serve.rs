@@ -118,7 +118,8 @@ async fn serve(config: Option<PathBuf>, settings: Settings) -> anyhow::Result<()
     } else {
         ApiListen::LoopbackOnly
     };
-    let registry = Arc::new(Registry::new(host, seed, api_listen));
+    let registry =
+        Arc::new(Registry::new(host, seed, api_listen).with_strict_toxics(settings.strict_toxics));
 
     if let Some(path) = &config {
         for spec in config::load(path)? {

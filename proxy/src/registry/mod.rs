@@ -12,6 +12,7 @@
 //! an `impl Registry` of its own.
 
 mod error;
+mod lenient;
 mod listen;
 mod plugins;
 mod populate;
@@ -36,6 +37,9 @@ pub struct Registry {
     seed: u64,
     /// Where proxies made or moved through the API may listen.
     api_listen: ApiListen,
+    /// `--strict-toxics`: refuse what Toxiproxy takes and faultgate would
+    /// otherwise read with a warning (see `lenient`).
+    strict_toxics: bool,
     proxies: Mutex<BTreeMap<String, Arc<Proxy>>>,
 }
 
@@ -45,8 +49,17 @@ impl Registry {
             host,
             seed,
             api_listen,
+            strict_toxics: false,
             proxies: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Refuse toxics that Toxiproxy would take but that name an attribute
+    /// the plugin does not have, or give a value out of its range, instead
+    /// of reading them as Toxiproxy does with a warning.
+    pub fn with_strict_toxics(mut self, strict: bool) -> Self {
+        self.strict_toxics = strict;
+        self
     }
 
     pub fn plugins(&self) -> &Arc<PluginHost> {

@@ -161,14 +161,20 @@ impl Registry {
                 });
             }
         }
+        let (mut toxicity, mut attributes) = (spec.toxicity, spec.attributes);
+        let warnings = match self.strict_toxics {
+            true => Vec::new(),
+            false => super::lenient::read_as_toxiproxy(&plugin, &mut toxicity, &mut attributes),
+        };
         let stream = spec.stream.unwrap_or(Direction::Downstream);
-        let toxicity = spec.toxicity.unwrap_or(1.0);
+        let given_toxicity = toxicity;
+        let toxicity = toxicity.unwrap_or(1.0);
         if spec.every == Some(0) {
             return Err(ControlError::BadRequest(
                 "every must be at least 1 (every Nth connection or request)".into(),
             ));
         }
-        if spec.every.is_some() && spec.toxicity.is_some_and(|t| t != 1.0) {
+        if spec.every.is_some() && given_toxicity.is_some_and(|t| t != 1.0) {
             return Err(ControlError::BadRequest(
                 "give toxicity or every, not both".into(),
             ));
@@ -185,7 +191,7 @@ impl Registry {
         if chain.find(&name).is_some() {
             return Err(ControlError::ToxicExists);
         }
-        let attributes = spec.attributes.unwrap_or_default();
+        let attributes = attributes.unwrap_or_default();
         let contract_attributes =
             attributes_from_json(&attributes).map_err(ControlError::Attributes)?;
         plugin
@@ -195,6 +201,9 @@ impl Registry {
                 PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
                 other => ControlError::Plugin(other),
             })?;
+        for warning in &warnings {
+            tracing::warn!(toxic = %name, "{warning} (faultgate serve --strict-toxics refuses it)");
+        }
         Ok(FaultSpec {
             name,
             plugin,
@@ -203,6 +212,7 @@ impl Registry {
             every: spec.every,
             attributes,
             contract_attributes,
+            warnings,
         })
     }
 }

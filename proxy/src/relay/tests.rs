@@ -44,6 +44,7 @@ async fn fault(
         every: None,
         contract_attributes: attributes_from_json(&attributes).unwrap(),
         attributes,
+        warnings: Vec::new(),
     };
     Arc::new(Fault::new(spec, 7).await.expect("the fault's instance"))
 }

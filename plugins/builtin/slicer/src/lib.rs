@@ -1,5 +1,5 @@
 //! `slicer`: cuts each chunk into pieces of about `average_size` bytes
-//! (± `size_variation`), `delay` microseconds apart, to exercise a peer's
+//! (± `size_variation`, at least one byte), `delay` microseconds apart, to exercise a peer's
 //! handling of partial reads. Every byte goes on exactly once, in order. An
 //! `average_size` of 0 leaves chunks whole.
 
@@ -43,12 +43,9 @@ impl Fault for Slicer {
 
     fn new(_conn: &ConnInfo, attrs: &Attrs) -> Result<Self, String> {
         let average = attrs.up_to("average_size", 0, MAX_PIECE, "bytes")?;
+        // A variation as large as the average (or larger) is taken, as
+        // Toxiproxy takes it: pieces then range from one byte up.
         let variation = attrs.up_to("size_variation", 0, MAX_PIECE, "bytes")?;
-        if average > 0 && variation >= average {
-            return Err(format!(
-                "size_variation: must be smaller than average_size ({average}), got {variation}"
-            ));
-        }
         Ok(Self {
             average,
             variation,
@@ -65,11 +62,10 @@ impl Filter for Slicer {
         let mut steps = Vec::new();
         let mut offset = 0u32;
         while offset < chunk.len {
-            let size = random_between(
-                (self.average - self.variation) as i64,
-                (self.average + self.variation) as i64,
-            )
-            .max(1) as u32;
+            // Never empty, never past the largest piece.
+            let smallest = self.average.saturating_sub(self.variation).max(1);
+            let largest = (self.average + self.variation).min(MAX_PIECE);
+            let size = random_between(smallest as i64, largest as i64).max(1) as u32;
             let end = chunk.len.min(offset.saturating_add(size));
             if offset > 0 && self.delay_us > 0 {
                 steps.push(step::sleep_us(self.delay_us));

@@ -160,6 +160,17 @@ serve_settings! {
     allow_non_loopback_listen: bool = Switch,
         flag "allow-non-loopback-listen", env "FAULTGATE_ALLOW_NON_LOOPBACK_LISTEN";
 
+    /// Refuse (400) a toxic that names an attribute its plugin does not
+    /// have, a toxicity outside 0 to 1, or a negative number for an
+    /// attribute that starts at 0.
+    ///
+    /// Without it they are read as Toxiproxy reads them (the attribute
+    /// ignored, the value the nearest allowed), with a warning in the log
+    /// and in the toxic's `warnings`, so that Toxiproxy's users are not
+    /// refused what Toxiproxy takes.
+    strict_toxics: bool = Switch,
+        flag "strict-toxics", env "FAULTGATE_STRICT_TOXICS";
+
     /// Log format.
     log_format: LogFormat = One(Choice::<LogFormat>::new()),
         flag "log-format", env "FAULTGATE_LOG_FORMAT", value "LOG_FORMAT", default "text";
