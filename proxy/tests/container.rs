@@ -40,7 +40,7 @@ async fn the_image_turns_healthy_and_serves_the_api_on_loopback_as_a_non_root_us
 
     let (status, version) = api(&fg.api(), "GET", "/version", None).await;
     assert_eq!(status, 200);
-    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["faultgate"], env!("CARGO_PKG_VERSION"));
     let (status, _) = api(&fg.api(), "GET", "/healthz", None).await;
     assert_eq!(status, 200);
 
@@ -265,7 +265,7 @@ async fn toxiproxy_server_flags_run_it_as_testcontainers_go_module_does() {
     let through = format!("http://{}", fg.published("8666"));
     let (status, version) = api(&through, "GET", "/version", None).await;
     assert_eq!(status, 200);
-    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["faultgate"], env!("CARGO_PKG_VERSION"));
 }
 
 #[test]

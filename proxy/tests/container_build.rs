@@ -73,7 +73,7 @@ async fn the_dockerfile_builds_from_source_as_a_user_builds_it() {
         .json()
         .await
         .unwrap();
-    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["faultgate"], env!("CARGO_PKG_VERSION"));
     // The build script's plugins, compiled for wasm32-wasip2 and embedded.
     let plugins: serde_json::Value = reqwest::get(format!("{}/plugins", fg.api()))
         .await
