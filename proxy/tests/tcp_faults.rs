@@ -1,6 +1,6 @@
 //! The TCP faults for flaky links and a connection's life: `packet_loss`,
-//! `limit_time` and `latency_wave`, each against a real Postgres server and
-//! its client.
+//! `limit_time`, `latency_wave`, `slow_open` and `half_close`, each against
+//! a real Postgres server and its client.
 
 mod support;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::faultgate::Faultgate;
 use support::peers::read_to_end;
-use support::pg_wire::startup_packet;
+use support::pg_wire::{query, session, startup_packet};
 use support::postgres::{Postgres, connect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -268,4 +268,96 @@ async fn latency_wave_triangle_comes_back_down_and_bad_shapes_are_refused() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["from", "to", "period", "shape"]);
+}
+
+#[tokio::test]
+async fn slow_open_dials_the_upstream_only_after_its_delay() {
+    let pg = Postgres::start().await;
+    let fg = Faultgate::start(&[]).await;
+    let port = fg
+        .proxy("pg", format!("127.0.0.1:{}", pg.port))
+        .await
+        .port();
+    fg.add_toxic(
+        "pg",
+        json!({"type": "slow_open", "stream": "upstream", "attributes": {"delay": 1500}}),
+    )
+    .await;
+    let started = Instant::now();
+    let client = connect(port).await.unwrap();
+    // How long the server has had the connection (its backend starts when
+    // it accepts it), against how long the client has.
+    let row = client
+        .query_one(
+            "SELECT extract(epoch FROM clock_timestamp() - backend_start)::float8 \
+             FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    let server_had = Duration::from_secs_f64(row.get(0));
+    let client_had = started.elapsed();
+    let late = client_had.saturating_sub(server_had);
+    assert!(
+        late >= Duration::from_millis(1450),
+        "the server saw the connection {late:?} after the client connected"
+    );
+    // Only the opening waits: the session then answers at once.
+    assert!(round_trip(&client).await < Duration::from_millis(1400));
+
+    fg.expect_error(
+        "POST",
+        "/proxies/pg/toxics",
+        Some(json!({"name": "bad", "type": "slow_open", "attributes": {"delay": "soon"}})),
+        400,
+        "delay",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn half_close_gives_the_client_eof_while_its_statements_still_reach_the_server() {
+    let pg = Postgres::start().await;
+    let direct = pg.direct().await;
+    direct
+        .batch_execute("CREATE TABLE seen (n int)")
+        .await
+        .unwrap();
+    let fg = Faultgate::start(&[]).await;
+    let port = fg
+        .proxy("pg", format!("127.0.0.1:{}", pg.port))
+        .await
+        .port();
+    fg.add_toxic(
+        "pg",
+        json!({"type": "half_close", "stream": "downstream", "attributes": {"delay": 1000}}),
+    )
+    .await;
+    let opened = Instant::now();
+    let mut stream = session(port).await;
+    // The server's side ends: the client reads the end of stream, a FIN.
+    let (rest, end) = read_to_end(&mut stream).await;
+    assert!(rest.is_empty(), "the server said more: {rest:?}");
+    assert!(
+        end.is_ok(),
+        "half_close should end the direction with a FIN, got {end:?}"
+    );
+    assert!(opened.elapsed() >= Duration::from_millis(1000));
+    // The client's side goes on: what it sends still reaches the server.
+    stream
+        .write_all(&query("INSERT INTO seen VALUES (42)"))
+        .await
+        .unwrap();
+    support::eventually(
+        "the statement sent after the half-close ran",
+        Duration::from_secs(10),
+        || async {
+            let row = direct
+                .query_one("SELECT count(*) FROM seen WHERE n = 42", &[])
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) == 1
+        },
+    )
+    .await;
 }

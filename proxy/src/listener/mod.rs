@@ -273,6 +273,7 @@ impl Proxy {
                     stats: self.stats.clone(),
                     cancel: self.connections.lock().unwrap().child_token(),
                     ending: Default::default(),
+                    requests: Default::default(),
                 };
                 Accepted {
                     conn: Arc::new(conn),

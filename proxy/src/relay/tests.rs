@@ -42,6 +42,7 @@ async fn fault(
         stream,
         toxicity: 1.0,
         every: None,
+        clients: None,
         contract_attributes: attributes_from_json(&attributes).unwrap(),
         attributes,
     };
@@ -66,6 +67,7 @@ fn connection(chain: &watch::Sender<Arc<Chain>>) -> Arc<Connection> {
         stats: Arc::new(Stats::default()),
         cancel: CancellationToken::new(),
         ending: Default::default(),
+        requests: Default::default(),
     })
 }
 
