@@ -136,6 +136,8 @@ struct FileToxic {
     #[serde(default)]
     every: Option<u64>,
     #[serde(default)]
+    clients: Option<Vec<String>>,
+    #[serde(default)]
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -187,6 +189,7 @@ impl FileProxy {
                         stream: t.stream,
                         toxicity: t.toxicity,
                         every: t.every,
+                        clients: t.clients,
                         attributes: Some(t.attributes),
                     })
                     .collect(),

@@ -1,6 +1,11 @@
 //! Faults: a plugin with attributes, attached to a proxy and a stream
 //! direction. Toxiproxy calls these "toxics"; the control API keeps that word.
 
+mod clients;
+
+pub use clients::ClientFilter;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +27,8 @@ pub struct Fault {
     pub toxicity: f64,
     /// Apply to every Nth connection (or request) instead, counted per fault.
     pub every: Option<u64>,
+    /// Only connections from these clients (an extension); none: every client.
+    pub clients: Option<ClientFilter>,
     /// As given in the API, for reading back.
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// As handed to the plugin.
@@ -41,6 +48,7 @@ pub struct FaultSpec {
     pub stream: Direction,
     pub toxicity: f64,
     pub every: Option<u64>,
+    pub clients: Option<ClientFilter>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
     pub contract_attributes: Attributes,
     pub warnings: Vec<String>,
@@ -69,6 +77,7 @@ impl Fault {
             stream: spec.stream,
             toxicity: spec.toxicity,
             every: spec.every,
+            clients: spec.clients,
             attributes: spec.attributes,
             contract_attributes: spec.contract_attributes,
             warnings: spec.warnings,
@@ -87,6 +96,7 @@ impl Fault {
             stream: self.stream,
             toxicity: self.toxicity,
             every: self.every,
+            clients: self.clients.clone(),
             attributes: self.attributes.clone(),
             contract_attributes: self.contract_attributes.clone(),
             warnings: self.warnings.clone(),
@@ -114,6 +124,13 @@ impl Fault {
         applies.then(|| rng.next_u64())
     }
 
+    /// Whether the fault may apply to a connection from `client`: it names
+    /// no clients, or this is one of them. Asked before [`Fault::roll`], so
+    /// `every` counts only the connections of the clients named.
+    pub fn admits(&self, client: IpAddr) -> bool {
+        self.clients.as_ref().is_none_or(|c| c.admits(client))
+    }
+
     /// The Toxiproxy JSON shape of this fault.
     pub fn view(&self) -> ToxicView {
         let failures = self.instance.failures();
@@ -124,6 +141,7 @@ impl Fault {
             toxicity: self.toxicity,
             attributes: self.shown_attributes(),
             every: self.every,
+            clients: self.clients.as_ref().map(|c| c.entries().to_vec()),
             plugin_failures: failures.count(),
             plugin_last_failure: failures.last(),
             warnings: self.warnings.clone(),
@@ -166,6 +184,9 @@ pub struct ToxicView {
     /// Extension: applies to every Nth connection or request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub every: Option<u64>,
+    /// Extension: applies only to connections from these clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clients: Option<Vec<String>>,
     /// Extension: instances of this fault's plugin that failed (trapped, ran
     /// out of time or memory), and why the last one did.
     #[serde(skip_serializing_if = "is_zero")]

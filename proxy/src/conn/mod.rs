@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::faults::Chain;
 use crate::net::Ending;
-use crate::plugin_host::{ConnContext, Direction};
+use crate::plugin_host::{ConnContext, ConnRequests, Direction};
 
 /// Returned by everything that stops because the connection is ending.
 #[derive(Debug)]
@@ -48,6 +48,9 @@ pub struct Connection {
     pub ending: HowEnded,
     /// What it is doing now, for the control API.
     pub live: Live,
+    /// What its faults' plugins asked of it outside their steps: a delayed
+    /// dial, a direction half-closed.
+    pub requests: Arc<ConnRequests>,
 }
 
 /// How a connection ended; empty while it is open.
@@ -94,6 +97,7 @@ impl Connection {
             upstream: self.upstream.to_string(),
             stream,
             random_seed,
+            requests: Some(self.requests.clone()),
         }
     }
 }

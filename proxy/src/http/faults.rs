@@ -45,7 +45,7 @@ impl<'a> RequestFaults<'a> {
         let picked = chain
             .faults
             .iter()
-            .filter(|f| per_request(f.plugin.kind()))
+            .filter(|f| per_request(f.plugin.kind()) && f.admits(conn.client.ip()))
             .filter_map(|f| Some((f.clone(), f.roll(conn.seed, conn.id, number)?)))
             .collect();
         Self {

@@ -4,7 +4,7 @@
 //! This is the one place that decides how a connection is served.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -46,6 +46,7 @@ impl Accepted {
     }
 
     async fn connect(self, client: TcpStream) {
+        let accepted_at = Instant::now();
         let _ = client.set_nodelay(true);
         // Until the pumps run, closing the proxy just drops the sockets.
         let cancel = self.conn.cancel.clone();
@@ -63,23 +64,12 @@ impl Accepted {
             ));
             return relay::relay(client, outer, conn, (Raw, Raw)).await;
         }
-        let dialed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            dialed = self.upstream.dial() => dialed,
-        };
-        let upstream = match dialed {
-            Ok(upstream) => upstream,
-            Err(error) if error.out_of_files() => {
-                return refused_at_file_limit(&conn.proxy, &conn.stats);
-            }
-            Err(error) => {
-                tracing::warn!(proxy = %conn.proxy, "{error}; closing the client connection");
-                return;
-            }
-        };
+        // Dialed once the client's faults are open: one may have asked for
+        // the dial to wait (`delay-connect`), counted from the accept.
+        let dial = dial_after_delay(self.upstream, conn.clone(), accepted_at);
         match self.postgres {
-            Some(tls) => relay::relay(client, upstream, conn, PgSide::pair(tls)).await,
-            None => relay::relay(client, upstream, conn, (Raw, Raw)).await,
+            Some(tls) => relay::relay_dialing(client, dial, conn, PgSide::pair(tls)).await,
+            None => relay::relay_dialing(client, dial, conn, (Raw, Raw)).await,
         }
     }
 
@@ -100,6 +90,38 @@ impl Accepted {
                 tracing::info!(proxy = %proxy, %peer, "client did not finish its TLS handshake within {HANDSHAKE_TIMEOUT:?}");
                 None
             }
+        }
+    }
+}
+
+/// Dials `upstream` for `conn`, no sooner than the delay its faults asked
+/// for after `accepted_at`; `None` when it cannot (logged), or when the
+/// connection is closed meanwhile.
+async fn dial_after_delay(
+    upstream: Arc<Upstream>,
+    conn: Arc<Connection>,
+    accepted_at: Instant,
+) -> Option<Stream> {
+    let delay = conn.requests.connect_delay();
+    let dialed = tokio::select! {
+        _ = conn.cancel.cancelled() => return None,
+        dialed = async {
+            if !delay.is_zero() {
+                tracing::debug!(proxy = %conn.proxy, conn = conn.id, ?delay, "a fault delays the upstream's dial");
+                tokio::time::sleep_until((accepted_at + delay).into()).await;
+            }
+            upstream.dial().await
+        } => dialed,
+    };
+    match dialed {
+        Ok(upstream) => Some(upstream),
+        Err(error) if error.out_of_files() => {
+            refused_at_file_limit(&conn.proxy, &conn.stats);
+            None
+        }
+        Err(error) => {
+            tracing::warn!(proxy = %conn.proxy, "{error}; closing the client connection");
+            None
         }
     }
 }

@@ -287,6 +287,7 @@ impl Proxy {
                     cancel: self.connections.lock().unwrap().child_token(),
                     ending: Default::default(),
                     live: Default::default(),
+                    requests: Default::default(),
                 };
                 Accepted {
                     conn: Arc::new(conn),

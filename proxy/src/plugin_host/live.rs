@@ -18,6 +18,7 @@ use super::bindings::{
 };
 use super::error::PluginError;
 use super::plugin::Plugin;
+use super::requests::ConnRequests;
 use super::shared::{SharedInstance, World};
 
 /// What a plugin is told about the connection a resource serves.
@@ -30,6 +31,9 @@ pub struct ConnContext {
     pub stream: Direction,
     /// Seeds the connection's `host.random` stream.
     pub random_seed: u64,
+    /// Where the host functions `delay-connect` and `half-close` record
+    /// what the plugin asks of the connection; none: nothing to ask.
+    pub requests: Option<Arc<ConnRequests>>,
 }
 
 impl ConnContext {
@@ -50,6 +54,8 @@ pub struct Live<W: World> {
     handle: ResourceAny,
     conn_id: u64,
     rng: ChaCha8Rng,
+    /// The connection's requests, and the direction this resource serves.
+    requests: Option<(Arc<ConnRequests>, Direction)>,
 }
 
 /// A TCP plugin's filter for one connection direction.
@@ -66,12 +72,16 @@ impl<W: World> Live<W> {
         conn: &ConnContext,
     ) -> Result<Self, PluginError> {
         let mut rng = ChaCha8Rng::seed_from_u64(conn.random_seed);
-        let handle = instance.open(&conn.info(), &mut rng).await?;
+        let requests = conn.requests.clone().map(|r| (r, conn.stream));
+        let handle = instance
+            .open(&conn.info(), &mut rng, requests.clone())
+            .await?;
         Ok(Self {
             instance: instance.clone(),
             handle,
             conn_id: conn.id,
             rng,
+            requests,
         })
     }
 
@@ -95,7 +105,11 @@ impl<W: World> Drop for Live<W> {
 macro_rules! hook {
     ($self:ident, $name:literal, |$store:ident, $bindings:ident, $handle:ident| $call:expr) => {{
         let $handle = $self.handle;
-        let mut call = $self.instance.enter($self.conn_id, &mut $self.rng).await?;
+        let requests = $self.requests.clone();
+        let mut call = $self
+            .instance
+            .enter($self.conn_id, &mut $self.rng, requests)
+            .await?;
         let ($store, $bindings, _) = call.parts();
         let result = $call.await;
         call.finish($name, result)

@@ -32,6 +32,7 @@ mod error;
 mod live;
 mod load;
 mod plugin;
+mod requests;
 mod shared;
 mod slot;
 mod state;
@@ -53,6 +54,7 @@ pub use engine::PluginLimits;
 pub use error::PluginError;
 pub use live::{ConnContext, Exchange, Filter, Live, Session};
 pub use plugin::Plugin;
+pub use requests::ConnRequests;
 pub use shared::SharedInstance;
 pub use slot::{AnyInstance, Failures, Fresh, InstanceSlot};
 

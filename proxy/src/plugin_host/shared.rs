@@ -16,10 +16,11 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::bindings::{Attributes, ConnInfo, HttpPlugin, PostgresPlugin, TcpPlugin};
+use super::bindings::{Attributes, ConnInfo, Direction, HttpPlugin, PostgresPlugin, TcpPlugin};
 use super::description::PluginKind;
 use super::error::PluginError;
 use super::plugin::Plugin;
+use super::requests::ConnRequests;
 use super::state::InstanceState;
 use super::worlds::Bindings;
 
@@ -172,8 +173,9 @@ impl<W: World> SharedInstance<W> {
         self: &Arc<Self>,
         conn: &ConnInfo,
         rng: &mut ChaCha8Rng,
+        requests: Option<(Arc<ConnRequests>, Direction)>,
     ) -> Result<ResourceAny, PluginError> {
-        let mut call = self.enter(conn.id, rng).await?;
+        let mut call = self.enter(conn.id, rng, requests).await?;
         let (store, bindings, fault) = call.parts();
         let opened = bindings.call_open(store, fault, conn).await;
         let opened = call.finish("open", opened)?;
@@ -184,15 +186,18 @@ impl<W: World> SharedInstance<W> {
     }
 
     /// Waits for the calls ahead, then arms a call for connection `conn_id`.
+    /// `requests`: the connection's, and the direction the call serves.
     pub(super) async fn enter<'a>(
         &'a self,
         conn_id: u64,
         rng: &'a mut ChaCha8Rng,
+        requests: Option<(Arc<ConnRequests>, Direction)>,
     ) -> Result<Call<'a, W>, PluginError> {
         let mut inner = self.inner.lock().await;
         self.check()?;
         self.drop_released(&mut inner).await?;
         self.plugin.host.arm(&mut inner.store, conn_id, rng);
+        inner.store.data_mut().lend_requests(requests);
         Ok(Call {
             instance: self,
             inner,

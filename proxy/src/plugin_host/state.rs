@@ -10,7 +10,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Host, Level, TypesHost};
+use super::bindings::{Direction, Host, Level, TypesHost};
+use super::requests::ConnRequests;
 use crate::clock;
 
 /// Per-instance state. One instance serves every connection of a toxic, so
@@ -38,6 +39,9 @@ pub struct InstanceState {
     rng: ChaCha8Rng,
     /// When the running call started, and how long it may take.
     call: Option<(Instant, Duration)>,
+    /// The requests of the connection the running call is for, and the
+    /// direction it serves: where `delay-connect` and `half-close` go.
+    requests: Option<(Arc<ConnRequests>, Direction)>,
 }
 
 impl InstanceState {
@@ -51,6 +55,7 @@ impl InstanceState {
             conn_id: 0,
             rng: ChaCha8Rng::seed_from_u64(random_seed),
             call: None,
+            requests: None,
         }
     }
 
@@ -62,11 +67,18 @@ impl InstanceState {
         self.call = Some((Instant::now(), deadline));
     }
 
+    /// The call about to start serves this connection direction, whose
+    /// requests the host functions record (until [`InstanceState::end_call`]).
+    pub fn lend_requests(&mut self, requests: Option<(Arc<ConnRequests>, Direction)>) {
+        self.requests = requests;
+    }
+
     /// The call is over: the connection's stream goes back to it.
     pub fn end_call(&mut self, rng: &mut ChaCha8Rng) {
         std::mem::swap(&mut self.rng, rng);
         self.conn_id = 0;
         self.call = None;
+        self.requests = None;
     }
 
     /// Called at every epoch tick while the instance runs: the call goes on
@@ -159,5 +171,17 @@ impl Host for InstanceState {
 
     fn random(&mut self) -> u64 {
         self.rng.next_u64()
+    }
+
+    fn delay_connect(&mut self, micros: u64) {
+        if let Some((requests, _)) = &self.requests {
+            requests.delay_connect(micros);
+        }
+    }
+
+    fn half_close(&mut self) {
+        if let Some((requests, direction)) = &self.requests {
+            requests.half_close(*direction);
+        }
     }
 }

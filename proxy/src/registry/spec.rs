@@ -52,6 +52,10 @@ pub struct ToxicSpec {
     /// Apply to every Nth connection (or request) instead of by toxicity
     /// (an extension).
     pub every: Option<u64>,
+    /// Apply only to connections from these clients: addresses or CIDR
+    /// ranges (an extension). An empty list, like none, means every client.
+    #[serde(default, deserialize_with = "deserialize_clients")]
+    pub clients: Option<Vec<String>>,
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -65,6 +69,18 @@ pub fn deserialize_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>,
     Mode::deserialize(text.to_ascii_lowercase().into_deserializer())
         .map(Some)
         .map_err(|e: serde::de::value::Error| D::Error::custom(format!("mode {text:?}: {e}")))
+}
+
+/// A toxic's `clients`, a list of strings; the message names the field,
+/// which serde's alone does not. Each entry is checked by the registry.
+pub fn deserialize_clients<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map_err(|e| {
+        D::Error::custom(format!(
+            "clients: {e}; expected a list of client addresses or CIDR ranges, e.g. [\"127.0.0.2\", \"10.0.0.0/8\"]"
+        ))
+    })
 }
 
 /// The name and upstream a create needs; `at` says where, for populate.

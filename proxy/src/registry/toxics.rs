@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::Registry;
 use super::error::ControlError;
 use super::spec::ToxicSpec;
-use crate::faults::{Chain, Fault, FaultSpec, attributes_from_json};
+use crate::faults::{Chain, ClientFilter, Fault, FaultSpec, attributes_from_json};
 use crate::listener::Mode;
 use crate::plugin_host::{Direction, PluginError, PluginKind};
 
@@ -52,6 +52,9 @@ impl Registry {
             stream: Some(old.stream),
             toxicity: spec.toxicity.or(Some(old.toxicity)),
             every: spec.every.or(old.every),
+            clients: spec
+                .clients
+                .or_else(|| old.clients.as_ref().map(|c| c.entries().to_vec())),
             attributes: Some(attributes),
         };
         let fault = Arc::new(self.fault(merged, &chain, proxy.mode()).await?);
@@ -93,6 +96,7 @@ impl Registry {
                     && o.stream == checked.stream
                     && o.toxicity == checked.toxicity
                     && o.every == checked.every
+                    && o.clients == checked.clients
                     && o.attributes == checked.attributes
             });
             let fault = match unchanged {
@@ -191,6 +195,7 @@ impl Registry {
         if chain.find(&name).is_some() {
             return Err(ControlError::ToxicExists);
         }
+        let clients = client_filter(spec.clients)?;
         let attributes = attributes.unwrap_or_default();
         let contract_attributes =
             attributes_from_json(&attributes).map_err(ControlError::Attributes)?;
@@ -210,9 +215,22 @@ impl Registry {
             stream,
             toxicity,
             every: spec.every,
+            clients,
             attributes,
             contract_attributes,
             warnings,
         })
+    }
+}
+
+/// A toxic's `clients`, checked: every entry an address or a CIDR range.
+/// An empty list filters nothing, so a `PATCH` with `[]` lifts the filter.
+fn client_filter(entries: Option<Vec<String>>) -> Result<Option<ClientFilter>, ControlError> {
+    match entries {
+        None => Ok(None),
+        Some(entries) if entries.is_empty() => Ok(None),
+        Some(entries) => ClientFilter::parse(&entries)
+            .map(Some)
+            .map_err(ControlError::BadRequest),
     }
 }

@@ -35,11 +35,41 @@ pub async fn relay<C: Endpoint, U: Endpoint, P: Protocol>(
     conn: Arc<Connection>,
     protocols: (P, P),
 ) {
+    let up = Pump::new(Direction::Upstream, conn.clone(), protocols.0);
+    let down = Pump::new(Direction::Downstream, conn.clone(), protocols.1);
+    run(client, upstream, conn, up, down).await
+}
+
+/// [`relay`], to a far side not dialed yet: the client's direction opens
+/// its faults first, so that what they ask of the connection before it is
+/// dialed (`delay-connect`, which `dial` reads) is known; then `dial`
+/// makes the far side. When it cannot (`None`), the client's connection is
+/// dropped.
+pub async fn relay_dialing<C, U, P, D>(client: C, dial: D, conn: Arc<Connection>, protocols: (P, P))
+where
+    C: Endpoint,
+    U: Endpoint,
+    P: Protocol,
+    D: Future<Output = Option<U>>,
+{
+    let mut up = Pump::new(Direction::Upstream, conn.clone(), protocols.0);
+    up.open_faults().await;
+    let Some(upstream) = dial.await else { return };
+    let down = Pump::new(Direction::Downstream, conn.clone(), protocols.1);
+    run(client, upstream, conn, up, down).await
+}
+
+/// Runs the two pumps of a connection until both ends are done.
+async fn run<C: Endpoint, U: Endpoint, P: Protocol>(
+    client: C,
+    upstream: U,
+    conn: Arc<Connection>,
+    mut up: Pump<P>,
+    mut down: Pump<P>,
+) {
     tracing::debug!(proxy = %conn.proxy, conn = conn.id, client = %conn.client, "connection open");
     let (mut client_read, mut client_write) = client.split();
     let (mut upstream_read, mut upstream_write) = upstream.split();
-    let mut up = Pump::new(Direction::Upstream, conn.clone(), protocols.0);
-    let mut down = Pump::new(Direction::Downstream, conn.clone(), protocols.1);
 
     // Each direction in its own task, so the two can use both cores.
     let upstream_task = tokio::spawn(async move {

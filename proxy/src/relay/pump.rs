@@ -66,6 +66,9 @@ pub struct Pump<P> {
     eof_read: bool,
     closing: bool,
     protocol: P,
+    /// A plugin that failed while the faults were opened before the pump
+    /// ran ([`Pump::open_faults`]): the connection fails when it runs.
+    failed_early: Option<PluginError>,
 }
 
 impl<P: Protocol> Pump<P> {
@@ -81,7 +84,47 @@ impl<P: Protocol> Pump<P> {
             eof_read: false,
             closing: false,
             protocol,
+            failed_early: None,
         }
+    }
+
+    /// Opens this direction's faults (their `fault.open` and `on-open`)
+    /// before the pump runs, so that what they ask of the connection before
+    /// its far side is dialed (`delay-connect`) is known first. Their
+    /// `on-open` steps run when the pump does, their time counted from now.
+    pub async fn open_faults(&mut self) {
+        let chain = self.chain.borrow_and_update().clone();
+        let wanted = self.faults_of_direction(&chain);
+        match self
+            .stages
+            .replace(wanted, &self.conn, self.direction)
+            .await
+        {
+            Ok(opening) => self.frames.extend(opening),
+            Err(error) => self.failed_early = Some(error),
+        }
+    }
+
+    /// The faults of `chain` that run on this direction now.
+    fn faults_of_direction(&self, chain: &Chain) -> Vec<Arc<Fault>> {
+        chain
+            .faults
+            .iter()
+            .filter(|f| f.stream == self.direction && self.protocol.runs(f.plugin.kind()))
+            .cloned()
+            .collect()
+    }
+
+    /// A fault half-closed this direction (`half-close`): it ends as if its
+    /// sender had finished. What was read and not passed on yet is dropped,
+    /// and nothing more is read; the end of stream goes on after the
+    /// faults' `on-close`, while the other direction goes on.
+    fn half_close(&mut self) {
+        tracing::debug!(proxy = %self.conn.proxy, conn = self.conn.id, direction = %self.direction, "a fault half-closed this direction");
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.eof_read = true;
+        self.queue.push_back(Pending::Eof);
     }
 
     /// Runs until the end of stream has been passed on (`Ok`) or the
@@ -103,6 +146,9 @@ impl<P: Protocol> Pump<P> {
         reader: &mut impl Source,
         writer: &mut W,
     ) -> Result<(), Ended> {
+        if let Some(error) = self.failed_early.take() {
+            return Err(self.fail(writer, error).await);
+        }
         self.chain.mark_changed();
         let mut held = false;
         loop {
@@ -167,6 +213,12 @@ impl<P: Protocol> Pump<P> {
     /// Runs every step that can run now; says what to wait for next.
     async fn advance<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<Wait, Ended> {
         loop {
+            if self.frames.is_empty()
+                && !self.closing
+                && self.conn.requests.take_half_close(self.direction)
+            {
+                self.half_close();
+            }
             let Some(top) = self.frames.last_mut() else {
                 match self.queue.pop_front() {
                     Some(Pending::Data { data, arrived }) => {
@@ -469,12 +521,7 @@ impl<P: Protocol> Pump<P> {
     /// Brings the stages in line with the proxy's current chain.
     async fn sync_chain<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<(), Ended> {
         let chain = self.chain.borrow_and_update().clone();
-        let wanted: Vec<Arc<Fault>> = chain
-            .faults
-            .iter()
-            .filter(|f| f.stream == self.direction && self.protocol.runs(f.plugin.kind()))
-            .cloned()
-            .collect();
+        let wanted = self.faults_of_direction(&chain);
         let wanted = self.stages.keeping_streams(wanted);
         let gone = |id: u64| !wanted.iter().any(|f| f.id == id);
 

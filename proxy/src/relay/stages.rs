@@ -156,7 +156,11 @@ impl Stages {
                 Direction::Upstream => 1,
                 Direction::Downstream => 2,
             };
-            let instance = match fault.roll(conn.seed, conn.id, salt) {
+            let admitted = fault.admits(conn.client.ip());
+            let rolled = admitted
+                .then(|| fault.roll(conn.seed, conn.id, salt))
+                .flatten();
+            let instance = match rolled {
                 Some(random_seed) => {
                     let context = conn.plugin_context(direction, random_seed);
                     let (instance, Fresh(fresh)) = Instance::make(&fault, &context).await?;

@@ -42,6 +42,7 @@ async fn fault(
         stream,
         toxicity: 1.0,
         every: None,
+        clients: None,
         contract_attributes: attributes_from_json(&attributes).unwrap(),
         attributes,
         warnings: Vec::new(),
@@ -68,6 +69,7 @@ fn connection(chain: &watch::Sender<Arc<Chain>>) -> Arc<Connection> {
         cancel: CancellationToken::new(),
         ending: Default::default(),
         live: Default::default(),
+        requests: Default::default(),
     })
 }
 
