@@ -11,6 +11,7 @@ use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Host, Level, TypesHost};
+use super::http_host::HttpEdits;
 use crate::clock;
 
 /// Per-instance state. One instance serves every connection of a toxic, so
@@ -38,6 +39,8 @@ pub struct InstanceState {
     rng: ChaCha8Rng,
     /// When the running call started, and how long it may take.
     call: Option<(Instant, Duration)>,
+    /// What the running HTTP hook asked of the host (`http-host`).
+    http_edits: HttpEdits,
 }
 
 impl InstanceState {
@@ -51,6 +54,7 @@ impl InstanceState {
             conn_id: 0,
             rng: ChaCha8Rng::seed_from_u64(random_seed),
             call: None,
+            http_edits: HttpEdits::default(),
         }
     }
 
@@ -60,6 +64,17 @@ impl InstanceState {
         self.conn_id = conn_id;
         std::mem::swap(&mut self.rng, rng);
         self.call = Some((Instant::now(), deadline));
+        self.http_edits = HttpEdits::default();
+    }
+
+    /// What the running call has asked of the host so far (`http-host`).
+    pub(super) fn http_edits(&mut self) -> &mut HttpEdits {
+        &mut self.http_edits
+    }
+
+    /// Takes what the call that just ran asked of the host.
+    pub(super) fn take_http_edits(&mut self) -> HttpEdits {
+        std::mem::take(&mut self.http_edits)
     }
 
     /// The call is over: the connection's stream goes back to it.
