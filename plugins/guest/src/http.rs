@@ -54,6 +54,13 @@ pub use crate::http_bindings::exports::faultgate::plugin::http::{
     Action, Header, RequestHead, Response, ResponseHead,
 };
 
+/// What an exchange may ask of the host besides its actions (the
+/// contract's `http-host`): edits to a passing response, from
+/// `on_response`, and sending the request more than once, from
+/// `on_request`. Each call is applied when the hook returns, if its
+/// actions pass the exchange on.
+pub use crate::http_bindings::faultgate::plugin::http_host as host;
+
 /// What a fault does with one request and its response.
 pub trait HttpExchange: 'static {
     /// Actions before the request goes upstream. Empty: pass it on.

@@ -61,7 +61,7 @@ pub mod bindings {
         inline: "package faultgate:guest;
             world meta-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/meta@0.2.0; }
             world tcp-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/tcp@0.2.0; }
-            world http-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/http@0.2.0; }
+            world http-part { import faultgate:plugin/host@0.2.0; import faultgate:plugin/http-host@0.2.0; export faultgate:plugin/http@0.2.0; }
             world postgres-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/postgres@0.2.0; }",
         world: "faultgate:guest/meta-part",
         generate_all,
@@ -91,13 +91,14 @@ pub mod http_bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package faultgate:guest;
-            world http-part { import faultgate:plugin/host@0.2.0; export faultgate:plugin/http@0.2.0; }",
+            world http-part { import faultgate:plugin/host@0.2.0; import faultgate:plugin/http-host@0.2.0; export faultgate:plugin/http@0.2.0; }",
         world: "faultgate:guest/http-part",
         pub_export_macro: true,
         default_bindings_module: "faultgate_guest::http_bindings",
         with: {
             "faultgate:plugin/types@0.2.0": crate::bindings::faultgate::plugin::types,
             "faultgate:plugin/host@0.2.0": crate::bindings::faultgate::plugin::host,
+            "faultgate:plugin/http-host@0.2.0": generate,
         },
     });
 }

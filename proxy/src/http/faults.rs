@@ -9,13 +9,13 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{Body, full, per_request};
+use super::{Body, edits, full, per_request};
 use crate::clock;
 use crate::conn::Connection;
 use crate::faults::{Chain, Fault};
 use crate::plugin_host::{
-    Action, AnyInstance, ConnContext, Exchange, Fresh, Header, PluginError, PluginResponse,
-    RequestHead, ResponseHead,
+    Action, AnyInstance, ConnContext, Exchange, Fresh, Header, HttpEdits, PluginError,
+    PluginResponse, RequestHead, ResponseHead,
 };
 
 /// What the faults decided for one side of an exchange.
@@ -38,6 +38,17 @@ pub(super) struct RequestFaults<'a> {
     /// Instances made at the request, for the response.
     open: Vec<(Arc<Fault>, Exchange)>,
     chain: watch::Receiver<Arc<Chain>>,
+    /// How often to send the request and which answer the client gets, as
+    /// the last fault that asked (`repeat-request`) said.
+    repeat: Option<Repeat>,
+}
+
+/// A request to be sent `count` times, the client getting answer `answer`
+/// (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Repeat {
+    pub count: u32,
+    pub answer: u32,
 }
 
 impl<'a> RequestFaults<'a> {
@@ -55,6 +66,7 @@ impl<'a> RequestFaults<'a> {
             picked,
             open: Vec::new(),
             chain: conn.chain.clone(),
+            repeat: None,
         }
     }
 
@@ -63,6 +75,11 @@ impl<'a> RequestFaults<'a> {
         self.picked
             .iter()
             .any(|(fault, _)| fault.plugin.description().wants_bytes)
+    }
+
+    /// How often the faults asked the request to be sent, if more than once.
+    pub fn repeat(&self) -> Option<Repeat> {
+        self.repeat
     }
 
     /// `body`: the request's body, read whole, for faults that want it.
@@ -85,23 +102,33 @@ impl<'a> RequestFaults<'a> {
             if fresh {
                 self.conn.stats.plugin_instances.inc();
             }
-            let (actions, exchange) = call(exchange, Hook::Request(head.clone())).await?;
-            let outcome = self.carry_out(&fault, actions).await?;
+            let (actions, edits, exchange) = call(exchange, Hook::Request(head.clone())).await?;
+            let repeat = edits::repeat_of(&fault, edits)?;
+            let outcome = self.carry_out(&fault, actions, repeat.is_some()).await?;
             self.open.push((fault, exchange));
             if !matches!(outcome, Outcome::Pass) {
                 return Ok(outcome);
             }
+            self.repeat = repeat.or(self.repeat);
         }
         Ok(Outcome::Pass)
     }
 
-    pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Outcome, PluginError> {
+    /// The faults see the response's head; one that passes it may have
+    /// edited it (`http-host`), and the next sees it edited.
+    pub async fn on_response(
+        &mut self,
+        response: &mut Response<Body>,
+    ) -> Result<Outcome, PluginError> {
         for (fault, exchange) in std::mem::take(&mut self.open) {
-            let (actions, _) = call(exchange, Hook::Response(head.clone())).await?;
-            let outcome = self.carry_out(&fault, actions).await?;
+            let head = response_head(response);
+            let (actions, edits, _) = call(exchange, Hook::Response(head)).await?;
+            let edits = edits::response_edits(&fault, edits)?;
+            let outcome = self.carry_out(&fault, actions, !edits.is_empty()).await?;
             if !matches!(outcome, Outcome::Pass) {
                 return Ok(outcome);
             }
+            edits::apply(&fault, response, edits)?;
         }
         Ok(Outcome::Pass)
     }
@@ -113,9 +140,10 @@ impl<'a> RequestFaults<'a> {
         &mut self,
         fault: &Arc<Fault>,
         actions: Vec<Action>,
+        edited: bool,
     ) -> Result<Outcome, PluginError> {
         let mut cursor = self.arrived;
-        let mut acted = false;
+        let mut acted = edited;
         let outcome = 'actions: {
             for action in actions {
                 match action {
@@ -212,14 +240,17 @@ enum Hook {
 
 /// Runs one hook of `exchange` in a task of its own, so that the call runs
 /// to its end even if the request is dropped (the client went away); gives
-/// the exchange back with the actions.
-async fn call(mut exchange: Exchange, hook: Hook) -> Result<(Vec<Action>, Exchange), PluginError> {
+/// the exchange back with the actions and what the hook asked of the host.
+async fn call(
+    mut exchange: Exchange,
+    hook: Hook,
+) -> Result<(Vec<Action>, HttpEdits, Exchange), PluginError> {
     tokio::spawn(async move {
-        let actions = match &hook {
+        let answer = match &hook {
             Hook::Request(head) => exchange.on_request(head).await,
             Hook::Response(head) => exchange.on_response(head).await,
         };
-        actions.map(|actions| (actions, exchange))
+        answer.map(|(actions, edits)| (actions, edits, exchange))
     })
     .await
     .unwrap_or_else(|e| Err(abandoned(e)))
@@ -244,7 +275,7 @@ pub(super) fn request_head<B>(request: &Request<B>) -> RequestHead {
 }
 
 /// The head of a response, as plugins see it.
-pub(super) fn response_head<B>(response: &Response<B>) -> ResponseHead {
+fn response_head<B>(response: &Response<B>) -> ResponseHead {
     ResponseHead {
         status: response.status().as_u16(),
         headers: headers_for_plugin(response.headers()),

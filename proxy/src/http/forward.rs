@@ -19,10 +19,14 @@ use crate::net::{DialError, DialedIo, Upstream, causes};
 /// How long an idle upstream connection is kept for the next request.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sends requests to one upstream over a pool of keep-alive connections.
+/// Sends requests to one upstream over a pool of keep-alive connections:
+/// HTTP/1.1 for requests that came as HTTP/1.x, HTTP/2 (with prior
+/// knowledge, as gRPC servers expect) for requests that came as HTTP/2, so
+/// trailers and a stream's interleaving survive the hop.
 #[derive(Clone)]
 pub struct Forwarder {
     client: Client<Dialer, Body>,
+    h2_client: Client<Dialer, Body>,
     upstream: Arc<Upstream>,
 }
 
@@ -41,7 +45,15 @@ impl Forwarder {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .set_host(false)
             .build(Dialer(upstream.clone()));
-        Self { client, upstream }
+        let h2_client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .http2_only(true)
+            .build(Dialer(upstream.clone()));
+        Self {
+            client,
+            h2_client,
+            upstream,
+        }
     }
 
     /// The upstream as the user gave it.
@@ -51,8 +63,11 @@ impl Forwarder {
 
     /// Sends a request as a reverse proxy does: origin-form URI, the
     /// client's `Host` kept, hop-by-hop headers dropped (except an
-    /// upgrade's), HTTP/1.1 to the upstream whatever the client spoke.
+    /// upgrade's), in the HTTP version the client spoke (1.1 for 1.0).
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, ForwardError> {
+        if request.version() == Version::HTTP_2 {
+            return self.send_h2(request).await;
+        }
         let (mut parts, body) = request.into_parts();
         if !parts.headers.contains_key(header::HOST) {
             // An HTTP/2 client names the host in the URI instead.
@@ -84,10 +99,64 @@ impl Forwarder {
         self.client
             .request(Request::from_parts(parts, body))
             .await
+            .map_err(|error| self.failed(&error))
+    }
+
+    /// An HTTP/2 request goes on as HTTP/2: its authority as the client
+    /// gave it (or the upstream's address), connection-specific headers
+    /// dropped, but `te: trailers`, which gRPC servers require, kept.
+    async fn send_h2(&self, request: Request<Body>) -> Result<Response<Incoming>, ForwardError> {
+        let (mut parts, body) = request.into_parts();
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+                Some(host.to_owned())
+            })
+            .unwrap_or_else(|| self.upstream.address().to_owned());
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        // The pool is keyed by this URI; the dialer ignores it and dials
+        // the proxy's upstream.
+        parts.uri = Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path)
+            .build()
             .map_err(|error| ForwardError {
                 upstream: self.upstream.text().to_owned(),
-                reason: causes(&error),
-            })
+                reason: format!("the request's authority or path: {error}"),
+            })?;
+        let trailers = parts
+            .headers
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("trailers"));
+        remove_hop_by_hop(&mut parts.headers, false);
+        parts.headers.remove(header::HOST);
+        if trailers {
+            parts
+                .headers
+                .insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+        self.h2_client
+            .request(Request::from_parts(parts, body))
+            .await
+            .map_err(|error| self.failed(&error))
+    }
+
+    fn failed(&self, error: &hyper_util::client::legacy::Error) -> ForwardError {
+        ForwardError {
+            upstream: self.upstream.text().to_owned(),
+            reason: causes(error),
+        }
     }
 }
 

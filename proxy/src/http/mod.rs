@@ -10,16 +10,22 @@
 //! 2. each HTTP fault whose toxicity picks this request gets a fresh plugin
 //!    instance and sees the request head; its actions may delay, answer,
 //!    reset or hold the request;
-//! 3. the request goes upstream over a pooled connection, its body streamed;
-//! 4. the same instances see the response head, and may act again;
-//! 5. the response streams back. Bodies are never buffered whole, so a
+//! 3. the request goes upstream over a pooled connection, its body streamed,
+//!    as HTTP/2 if it came as HTTP/2 (gRPC), else as HTTP/1.1; a fault may
+//!    have asked for it to be sent more than once (`repeat`);
+//! 4. the same instances see the response head, and may act again or edit
+//!    it (`edits`);
+//! 5. the response streams back, trailers included. Bodies are never
+//!    buffered whole (but a repeated request's, of at most 1 MiB), so a
 //!    multi-gigabyte git pack passes through in constant memory.
 //!
 //! Upgrades (`101 Switching Protocols`) are passed through: once both sides
 //! agree, the two connections are joined byte for byte.
 
+mod edits;
 mod faults;
 mod forward;
+mod repeat;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -119,9 +125,28 @@ impl HttpConn {
         let upgrade = forward::is_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let mut response = match self.forwarder.send(request).await {
-            Ok(response) => response,
-            Err(error) => {
+        let sent = match faults.repeat() {
+            Some(times) if !upgrade && repeat::holdable(&request) => {
+                repeat::send(&self.forwarder, &self.conn, request, times).await
+            }
+            Some(_) => {
+                tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, %method, %path,
+                    "a fault asked to repeat this request, but it is sent once: its body is not held \
+                     (not of a known length of at most 1 MiB) or it is an upgrade");
+                self.forwarder
+                    .send(request)
+                    .await
+                    .map_err(repeat::RepeatError::Upstream)
+            }
+            None => self
+                .forwarder
+                .send(request)
+                .await
+                .map_err(repeat::RepeatError::Upstream),
+        };
+        let mut response = match sent {
+            Ok(response) => response.map(|body| body.boxed()),
+            Err(repeat::RepeatError::Upstream(error)) => {
                 tracing::warn!(proxy = %self.conn.proxy, conn = self.conn.id, %method, %path, "{error}");
                 return Ok(error_response(
                     StatusCode::BAD_GATEWAY,
@@ -129,10 +154,16 @@ impl HttpConn {
                     &error.to_string(),
                 ));
             }
+            Err(repeat::RepeatError::Client(error)) => {
+                return Ok(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "client",
+                    &format!("reading the request body: {error}"),
+                ));
+            }
         };
 
-        let head = faults::response_head(&response);
-        match faults.on_response(&head).await {
+        match faults.on_response(&mut response).await {
             Ok(Outcome::Pass) => {}
             Ok(Outcome::Respond(answer)) => return Ok(answer),
             Ok(Outcome::Reset) => return Err(self.reset()),
@@ -158,7 +189,7 @@ impl HttpConn {
             });
         }
         forward::remove_hop_by_hop(response.headers_mut(), switching);
-        Ok(response.map(|body| body.boxed()))
+        Ok(response)
     }
 
     fn reset(&self) -> ResetByFault {

@@ -37,6 +37,9 @@ mod postgres_world {
 pub use http_world::exports::faultgate::plugin::http::{
     Action, Header, RequestHead, Response as PluginResponse, ResponseHead,
 };
+pub use http_world::faultgate::plugin::http_host::{
+    Host as HttpHost, add_to_linker as add_http_host_to_linker,
+};
 pub use http_world::{HttpPlugin, HttpPluginPre};
 pub use postgres_world::exports::faultgate::plugin::postgres::{
     Action as PgAction, Message as PgMessage,

@@ -17,6 +17,7 @@ use super::bindings::{
     RequestHead, ResponseHead, Step, TcpPlugin,
 };
 use super::error::PluginError;
+use super::http_host::HttpEdits;
 use super::plugin::Plugin;
 use super::requests::ConnRequests;
 use super::shared::{SharedInstance, World};
@@ -229,19 +230,39 @@ impl Session {
 }
 
 impl Exchange {
-    /// Actions before the request goes upstream.
-    pub async fn on_request(&mut self, head: &RequestHead) -> Result<Vec<Action>, PluginError> {
-        hook!(self, "on-request", |store, b, handle| b
+    /// Actions before the request goes upstream, and what the hook asked
+    /// of the host (`http-host`).
+    pub async fn on_request(
+        &mut self,
+        head: &RequestHead,
+    ) -> Result<(Vec<Action>, HttpEdits), PluginError> {
+        let handle = self.handle;
+        let mut call = self.instance.enter(self.conn_id, &mut self.rng).await?;
+        let (store, b, _) = call.parts();
+        let result = b
             .faultgate_plugin_http()
             .exchange()
-            .call_on_request(store, handle, head))
+            .call_on_request(&mut *store, handle, head)
+            .await;
+        let edits = store.data_mut().take_http_edits();
+        Ok((call.finish("on-request", result)?, edits))
     }
 
-    /// Actions before the response goes back.
-    pub async fn on_response(&mut self, head: &ResponseHead) -> Result<Vec<Action>, PluginError> {
-        hook!(self, "on-response", |store, b, handle| b
+    /// Actions before the response goes back, and what the hook asked of
+    /// the host (`http-host`).
+    pub async fn on_response(
+        &mut self,
+        head: &ResponseHead,
+    ) -> Result<(Vec<Action>, HttpEdits), PluginError> {
+        let handle = self.handle;
+        let mut call = self.instance.enter(self.conn_id, &mut self.rng).await?;
+        let (store, b, _) = call.parts();
+        let result = b
             .faultgate_plugin_http()
             .exchange()
-            .call_on_response(store, handle, head))
+            .call_on_response(&mut *store, handle, head)
+            .await;
+        let edits = store.data_mut().take_http_edits();
+        Ok((call.finish("on-response", result)?, edits))
     }
 }

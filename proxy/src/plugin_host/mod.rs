@@ -21,7 +21,8 @@
 //! instance, its calls serialized), `slot` (making it again after a
 //! failure, with back-off), `live` (a connection's resource and its hooks),
 //! `state` (what an instance's store holds and the host functions it
-//! imports).
+//! imports), `http_host` (what an HTTP fault asks of the host besides its
+//! actions).
 
 mod bindings;
 mod cache;
@@ -29,6 +30,7 @@ mod description;
 mod engine;
 pub mod engine_config;
 mod error;
+mod http_host;
 mod live;
 mod load;
 mod plugin;
@@ -52,6 +54,7 @@ pub use cache::sha256_hex;
 pub use description::{AttributeDescription, Description, PluginKind, PluginSource};
 pub use engine::PluginLimits;
 pub use error::PluginError;
+pub use http_host::{HttpEdit, HttpEdits};
 pub use live::{ConnContext, Exchange, Filter, Live, Session};
 pub use plugin::Plugin;
 pub use requests::ConnRequests;
@@ -94,6 +97,8 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("linking WASI");
         TcpPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .expect("linking the faultgate host interface");
+        bindings::add_http_host_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .expect("linking the faultgate http-host interface");
         let host = Self {
             cache: cache_dir.and_then(|dir| CompileCache::open(dir, &shared.engine).map(Arc::new)),
             compiles: tokio::sync::Semaphore::new(1),

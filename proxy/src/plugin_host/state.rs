@@ -11,6 +11,7 @@ use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Direction, Host, Level, TypesHost};
+use super::http_host::HttpEdits;
 use super::requests::ConnRequests;
 use crate::clock;
 
@@ -42,6 +43,8 @@ pub struct InstanceState {
     /// The requests of the connection the running call is for, and the
     /// direction it serves: where `delay-connect` and `half-close` go.
     requests: Option<(Arc<ConnRequests>, Direction)>,
+    /// What the running HTTP hook asked of the host (`http-host`).
+    http_edits: HttpEdits,
 }
 
 impl InstanceState {
@@ -56,6 +59,7 @@ impl InstanceState {
             rng: ChaCha8Rng::seed_from_u64(random_seed),
             call: None,
             requests: None,
+            http_edits: HttpEdits::default(),
         }
     }
 
@@ -65,6 +69,17 @@ impl InstanceState {
         self.conn_id = conn_id;
         std::mem::swap(&mut self.rng, rng);
         self.call = Some((Instant::now(), deadline));
+        self.http_edits = HttpEdits::default();
+    }
+
+    /// What the running call has asked of the host so far (`http-host`).
+    pub(super) fn http_edits(&mut self) -> &mut HttpEdits {
+        &mut self.http_edits
+    }
+
+    /// Takes what the call that just ran asked of the host.
+    pub(super) fn take_http_edits(&mut self) -> HttpEdits {
+        std::mem::take(&mut self.http_edits)
     }
 
     /// The call about to start serves this connection direction, whose

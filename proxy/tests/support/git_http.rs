@@ -157,7 +157,8 @@ server.errorlog = "{dir}/error.log"
 server.upload-dirs = ( "{dir}" )
 server.stream-request-body = 2
 server.stream-response-body = 2
-server.modules = ( "mod_alias", "mod_cgi", "mod_setenv" )
+server.modules = ( "mod_alias", "mod_cgi", "mod_setenv", "mod_accesslog" )
+accesslog.filename = "{dir}/access.log"
 {tls}
 {websocket}
 alias.url = ( "/git" => "{backend}" )
@@ -216,6 +217,31 @@ $HTTP["url"] =~ "^/git" {{
     /// The bare repository `name` on disk.
     pub fn repo_path(&self, name: &str) -> PathBuf {
         self.dir.path().join("repos").join(format!("{name}.git"))
+    }
+
+    /// The request lines the server has logged so far ("GET /git/... HTTP/1.1"),
+    /// in order. lighttpd writes its access log in batches, so a test
+    /// polls it (`support::eventually`).
+    pub fn requests_logged(&self) -> Vec<String> {
+        self.access_log()
+            .iter()
+            .map(|(request, _)| request.clone())
+            .collect()
+    }
+
+    /// The access log so far: each request line with the status answered.
+    pub fn access_log(&self) -> Vec<(String, u16)> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                // host vhost user [time] "request" status bytes "referer" "agent"
+                let mut fields = line.split('"');
+                let request = fields.nth(1)?.to_owned();
+                let status = fields.next()?.split_whitespace().next()?.parse().ok()?;
+                Some((request, status))
+            })
+            .collect()
     }
 
     /// Somewhere to clone into, removed with the server.
