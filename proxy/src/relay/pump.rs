@@ -411,6 +411,7 @@ impl<P: Protocol> Pump<P> {
                 _ = self.conn.cancel.cancelled() => return Err(Ended),
                 written = writer.write_all(now) => written.map_err(|e| self.conn.io_failed(e))?,
             }
+            self.conn.stats.count_written(self.direction, now.len());
             data = rest;
         }
         Ok(())
