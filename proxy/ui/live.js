@@ -96,7 +96,8 @@ function record(stats) {
 function chart(key, label, format, values) {
   const last = values.length ? values[values.length - 1] : 0;
   const peak = Math.max(1, ...values);
-  const width = HISTORY - 1;
+  // The first minute fills the chart; after that it scrolls, up to HISTORY.
+  const width = Math.max(values.length, 60) - 1;
   const points = values
     .map((v, i) => `${width - (values.length - 1 - i)},${(48 - (v / peak) * 46 - 1).toFixed(1)}`)
     .join(" ");
@@ -183,10 +184,6 @@ function renderProxies(proxies, stats, lists) {
 }
 
 function renderEvents(answer) {
-  if (answer.last_id < state.lastEventId) {
-    // A new faultgate: its ids start again.
-    document.getElementById("events").replaceChildren();
-  }
   const list = document.getElementById("events");
   for (const e of answer.events) {
     list.prepend(el("li", { "data-kind": e.kind },
@@ -204,7 +201,12 @@ async function poll() {
     const [proxies, stats, events] = await Promise.all([
       getJson("/proxies"), getJson("/stats"), getJson(`/events?after=${state.lastEventId}`),
     ]);
-    if (events.last_id < state.lastEventId) state.lastEventId = 0;
+    if (events.last_id < state.lastEventId) {
+      // A new faultgate: its ids start again, and the old events are not its.
+      document.getElementById("events").replaceChildren();
+      state.lastEventId = 0;
+      events.events = (await getJson("/events?after=0")).events;
+    }
     record(stats);
     const lists = await connectionLists(Object.keys(proxies));
     renderProxies(proxies, stats, lists);

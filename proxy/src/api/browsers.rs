@@ -34,7 +34,10 @@ pub fn refusal(request: &Request) -> Option<ApiError> {
         return None;
     }
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return Some(ApiError::new(StatusCode::FORBIDDEN, "User agent not allowed"));
+        return Some(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "User agent not allowed",
+        ));
     }
     if !from_this_origin(headers) {
         return Some(ApiError::new(
@@ -64,7 +67,12 @@ fn addressed_by_ip_or_localhost(headers: &HeaderMap) -> bool {
     };
     let name = match host.strip_prefix('[') {
         // [::1]:8474
-        Some(rest) => return rest.split(']').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
         None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
     };
     let name = name.to_ascii_lowercase();
@@ -81,7 +89,10 @@ mod tests {
         let mut builder = Request::builder()
             .method(method)
             .uri("/proxies")
-            .header(header::USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64) Chrome/156")
+            .header(
+                header::USER_AGENT,
+                "Mozilla/5.0 (X11; Linux x86_64) Chrome/156",
+            )
             .header(header::HOST, host);
         if let Some(site) = site {
             builder = builder.header("sec-fetch-site", site);
@@ -92,7 +103,10 @@ mod tests {
     #[test]
     fn a_browser_reads_from_the_page_itself_at_an_address() {
         for host in ["127.0.0.1:8474", "localhost:8474", "[::1]:8474", "10.0.0.5"] {
-            assert!(refusal(&request("GET", host, Some("same-origin"))).is_none(), "{host}");
+            assert!(
+                refusal(&request("GET", host, Some("same-origin"))).is_none(),
+                "{host}"
+            );
         }
         assert!(refusal(&request("GET", "127.0.0.1:8474", Some("none"))).is_none());
     }
@@ -103,7 +117,10 @@ mod tests {
             assert!(refusal(&request(method, "127.0.0.1:8474", Some("same-origin"))).is_some());
         }
         for site in [None, Some("cross-site"), Some("same-site")] {
-            assert!(refusal(&request("GET", "127.0.0.1:8474", site)).is_some(), "{site:?}");
+            assert!(
+                refusal(&request("GET", "127.0.0.1:8474", site)).is_some(),
+                "{site:?}"
+            );
         }
         // A re-pointed name (DNS rebinding) is same-origin to the browser.
         assert!(refusal(&request("GET", "evil.example:8474", Some("same-origin"))).is_some());

@@ -39,7 +39,11 @@ enum Before {
     Enabled(Option<bool>),
 }
 
-pub async fn record(State(recorder): State<Recorder>, mut request: Request, next: Next) -> Response {
+pub async fn record(
+    State(recorder): State<Recorder>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     if !matches!(
         method,
@@ -56,7 +60,9 @@ pub async fn record(State(recorder): State<Recorder>, mut request: Request, next
     let call = format!("{method} {}", request.uri().path());
     let proxy = params.get("proxy").cloned();
     let toxic = params.get("toxic").cloned();
-    let before = recorder.before(route, proxy.as_deref(), toxic.as_deref()).await;
+    let before = recorder
+        .before(route, proxy.as_deref(), toxic.as_deref())
+        .await;
 
     let response = next.run(request).await;
     if !response.status().is_success() {
@@ -136,7 +142,12 @@ impl Change<'_> {
         match (route, method, before) {
             ("/proxies/{proxy}/toxics", &Method::POST, _) => {
                 let name = text(&answer["name"]);
-                self.fault("toxic_added", answer, &name, format!("added {}", toxic_words(answer)));
+                self.fault(
+                    "toxic_added",
+                    answer,
+                    &name,
+                    format!("added {}", toxic_words(answer)),
+                );
             }
             ("/proxies/{proxy}/toxics", &Method::PUT, Before::Chain(old)) => {
                 let new: Vec<String> = answer
@@ -155,12 +166,18 @@ impl Change<'_> {
                     call = self.call,
                     "faults replaced"
                 );
-                self.events.push("toxics_replaced", self.proxy, None, message);
+                self.events
+                    .push("toxics_replaced", self.proxy, None, message);
             }
             ("/proxies/{proxy}/toxics/{toxic}", &Method::DELETE, Before::Toxic(old)) => {
                 let old = old.unwrap_or(Value::Null);
                 let name = self.toxic.unwrap_or_default().to_owned();
-                self.fault("toxic_removed", &old, &name, format!("removed {}", toxic_words(&old)));
+                self.fault(
+                    "toxic_removed",
+                    &old,
+                    &name,
+                    format!("removed {}", toxic_words(&old)),
+                );
             }
             ("/proxies/{proxy}/toxics/{toxic}", _, Before::Toxic(old)) => {
                 let old = old.unwrap_or(Value::Null);
@@ -174,10 +191,13 @@ impl Change<'_> {
             ("/proxies/{proxy}", _, Before::Enabled(was)) => {
                 let now = answer["enabled"].as_bool();
                 match (was, now) {
-                    (Some(false), Some(true)) => self.proxy_change("proxy_enabled", "enabled".into()),
-                    (Some(true), Some(false)) => {
-                        self.proxy_change("proxy_disabled", "disabled: connections refused, open ones closed".into())
+                    (Some(false), Some(true)) => {
+                        self.proxy_change("proxy_enabled", "enabled".into())
                     }
+                    (Some(true), Some(false)) => self.proxy_change(
+                        "proxy_disabled",
+                        "disabled: connections refused, open ones closed".into(),
+                    ),
                     _ => self.proxy_change(
                         "proxy_updated",
                         format!(
@@ -197,7 +217,8 @@ impl Change<'_> {
                     text(&answer["mode"])
                 );
                 tracing::info!(proxy = %name, call = self.call, "{message}");
-                self.events.push("proxy_created", Some(&name), None, message);
+                self.events
+                    .push("proxy_created", Some(&name), None, message);
             }
             ("/populate", _, _) => {
                 let names: Vec<String> = answer["proxies"]

@@ -104,7 +104,8 @@ impl EventLog {
                 }
             }
             let names: Vec<&str> = proxies.iter().map(|p| p.name()).collect();
-            ring.failures_seen.retain(|name, _| names.contains(&name.as_str()));
+            ring.failures_seen
+                .retain(|name, _| names.contains(&name.as_str()));
         }
         for (proxy, count, culprits) in risen {
             let mut message = format!(
@@ -160,6 +161,9 @@ mod tests {
         assert_eq!(all[0].id, 11);
         assert_eq!(all[0].message, "event 10");
         let (newer, _) = log.after(last - 2);
-        assert_eq!(newer.iter().map(|e| e.id).collect::<Vec<_>>(), [last - 1, last]);
+        assert_eq!(
+            newer.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [last - 1, last]
+        );
     }
 }

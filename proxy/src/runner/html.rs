@@ -21,7 +21,11 @@ pub enum Entry<'a> {
     Ran(&'a ScenarioReport),
     /// Could not run at all (exit code 2): the stack was not reachable, or
     /// its TLS settings could not be read.
-    NotRun { name: String, file: String, why: String },
+    NotRun {
+        name: String,
+        file: String,
+        why: String,
+    },
 }
 
 /// Width of the timeline's coordinate system; the SVGs stretch to fit.
@@ -260,7 +264,9 @@ fn timeline(out: &mut String, index: usize, report: &ScenarioReport, windows: &[
 
     out.push_str("<div class=\"timeline\" role=\"figure\" aria-label=\"timeline\">\n");
     // The axis.
-    out.push_str("<div class=\"row axis\"><div class=\"label\">time</div><div class=\"track ticks\">");
+    out.push_str(
+        "<div class=\"row axis\"><div class=\"label\">time</div><div class=\"track ticks\">",
+    );
     let tick = tick_step(end);
     let mut at = Duration::ZERO;
     while at <= end {
@@ -284,7 +290,10 @@ fn timeline(out: &mut String, index: usize, report: &ScenarioReport, windows: &[
             esc(proxy),
             esc(fault)
         );
-        for w in windows.iter().filter(|w| w.proxy == *proxy && w.fault == *fault) {
+        for w in windows
+            .iter()
+            .filter(|w| w.proxy == *proxy && w.fault == *fault)
+        {
             let (x0, x1) = (scale.x(w.from), scale.x(w.to));
             let _ = write!(
                 out,
@@ -310,7 +319,11 @@ fn timeline(out: &mut String, index: usize, report: &ScenarioReport, windows: &[
             out,
             "<div class=\"row step {state}{}\" data-step=\"{i}\" data-outcome=\"{state}\"><div class=\"label\">{}<a href=\"#step-s{index}-{i}\">{} <span class=\"kind\">{}</span></a> <span class=\"quiet\">{}</span></div><svg class=\"track\" viewBox=\"0 0 {WIDTH} 20\" preserveAspectRatio=\"none\">{bands}",
             if marked { " failing" } else { "" },
-            if marked { "<strong class=\"mark\">✗ failed here</strong> " } else { "" },
+            if marked {
+                "<strong class=\"mark\">✗ failed here</strong> "
+            } else {
+                ""
+            },
             esc(&step.name),
             step.kind,
             step.section
@@ -370,7 +383,10 @@ fn step_detail(out: &mut String, scenario: usize, i: usize, step: &StepReport, f
     match &step.outcome {
         Outcome::Failed(m) => item("failed", m),
         Outcome::Unreachable(m) => item("unreachable", m),
-        Outcome::Skipped => item("not run", "an earlier step failed, or the run was interrupted"),
+        Outcome::Skipped => item(
+            "not run",
+            "an earlier step failed, or the run was interrupted",
+        ),
         Outcome::Passed => {}
     }
     if let Some(note) = &step.note {
@@ -536,7 +552,12 @@ mod tests {
         let r = report(
             vec![
                 step("on", 100, 10, vec![(110, FaultEffect::Added("lag".into()))]),
-                step("off", 2000, 10, vec![(2010, FaultEffect::Removed("lag".into()))]),
+                step(
+                    "off",
+                    2000,
+                    10,
+                    vec![(2010, FaultEffect::Removed("lag".into()))],
+                ),
                 step("cut", 3000, 10, vec![(3010, FaultEffect::Enabled(false))]),
             ],
             vec!["old"],
@@ -555,8 +576,18 @@ mod tests {
     fn a_replaced_chain_ends_the_faults_it_leaves_out_and_keeps_the_others() {
         let r = report(
             vec![
-                step("both", 0, 10, vec![(10, FaultEffect::Chain(vec!["a".into(), "b".into()]))]),
-                step("only b", 1000, 10, vec![(1010, FaultEffect::Chain(vec!["b".into()]))]),
+                step(
+                    "both",
+                    0,
+                    10,
+                    vec![(10, FaultEffect::Chain(vec!["a".into(), "b".into()]))],
+                ),
+                step(
+                    "only b",
+                    1000,
+                    10,
+                    vec![(1010, FaultEffect::Chain(vec!["b".into()]))],
+                ),
                 step("clear", 2000, 10, vec![(2010, FaultEffect::Chain(vec![]))]),
             ],
             vec![],

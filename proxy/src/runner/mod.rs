@@ -24,8 +24,8 @@
 //! ```
 
 pub mod client;
-pub mod html;
 pub mod expect;
+pub mod html;
 mod one_of;
 pub mod report;
 pub mod scenario;

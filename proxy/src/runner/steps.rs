@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::client::{Answer, ControlFailure, HttpClient};
 use super::expect::check;
 use super::scenario::{
-    Action, CaptureStep, Check, ExecStep, FaultOperation, FaultStep, HttpStep, ProxyRef, SqlStep,
-    HttpExpect, TcpStep, WaitStep,
+    Action, CaptureStep, Check, ExecStep, FaultOperation, FaultStep, HttpExpect, HttpStep,
+    ProxyRef, SqlStep, TcpStep, WaitStep,
 };
 use super::trace::{Attempt, Detail, FaultEffect, Trace};
 use super::vars::Vars;
@@ -124,17 +124,20 @@ impl Context<'_> {
         };
         let terminating = with(json!({ "name": "bounce_terminate", "type": "pg_terminate" }));
         let answer = self.control("PUT", &toxics, Some(&terminating)).await?;
-        self.trace.changed(proxy, FaultEffect::Chain(names(&answer)));
+        self.trace
+            .changed(proxy, FaultEffect::Chain(names(&answer)));
         // Long enough for every open session's pump to act on it.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let refusing = with(json!({
             "name": "bounce_starting_up", "type": "pg_starting_up", "stream": "upstream"
         }));
         let answer = self.control("PUT", &toxics, Some(&refusing)).await?;
-        self.trace.changed(proxy, FaultEffect::Chain(names(&answer)));
+        self.trace
+            .changed(proxy, FaultEffect::Chain(names(&answer)));
         tokio::time::sleep(starting_up).await;
         let answer = self.control("PUT", &toxics, Some(&before)).await?;
-        self.trace.changed(proxy, FaultEffect::Chain(names(&answer)));
+        self.trace
+            .changed(proxy, FaultEffect::Chain(names(&answer)));
         Ok(Done {
             note: Some(format!("terminated, then starting up for {starting_up:?}")),
             ..Done::default()
@@ -541,7 +544,12 @@ fn names(chain: &Value) -> Vec<String> {
 }
 
 /// A request as the report shows it: line, headers, body.
-fn sent_words(method: &str, url: &str, headers: &[(String, String)], body: Option<&[u8]>) -> String {
+fn sent_words(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+) -> String {
     let mut text = format!("{method} {url}");
     for (name, value) in headers {
         text.push_str(&format!("\n{name}: {value}"));
