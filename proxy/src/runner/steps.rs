@@ -94,7 +94,11 @@ impl Context<'_> {
             None => format!("{method} {url}"),
         });
         let answer = self.control(method, &url, body.as_ref()).await?;
-        self.trace.detail.got = Some(cut(&answer.to_string()));
+        self.trace.detail.got = Some(if answer.is_null() {
+            "done (no body)".to_owned()
+        } else {
+            cut(&answer.to_string())
+        });
         let effect = match &f.operation {
             FaultOperation::Add(_) => FaultEffect::Added(plain(&answer["name"])),
             FaultOperation::Remove(_) => FaultEffect::Removed(removed),

@@ -204,9 +204,9 @@ async function livePage(browser) {
   }
 }
 
-function run(args, env) {
+function run(args, env, cwd) {
   return new Promise((resolve) => {
-    const child = spawn(BIN, ["run", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(BIN, ["run", ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => { out += d; });
     child.stderr.on("data", (d) => { out += d; });
@@ -264,11 +264,13 @@ async function report(browser) {
     writeFileSync(path.join(dir, "unreachable.toml"), UNREACHABLE);
     const html = path.join(dir, "report.html");
     const result = await run(
-      [path.join(dir, "slowed.toml"), path.join(dir, "unreachable.toml"), "--html", html],
+      // Named from their directory, as a CI job names them.
+      ["slowed.toml", "unreachable.toml", "--html", "report.html"],
       {
         FAULTGATE_API: base, FAULTGATE_ADDRESS: `127.0.0.1:${port}`,
         WEB_PORT: String(await freePort()), DEAD_PORT: String(await freePort()),
       },
+      dir,
     );
     assert.equal(result.code, 2, result.out);
 
