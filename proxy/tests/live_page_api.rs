@@ -36,7 +36,10 @@ async fn stats_count_bytes_each_way_and_connections() {
     support::eventually(
         "the echo counted both ways",
         Duration::from_secs(5),
-        || async { stats(&fg, "echo").await["bytes_downstream"] == 100_000 },
+        || async {
+            let s = stats(&fg, "echo").await;
+            s["bytes_downstream"] == 100_000 && s["bytes_upstream"] == 100_000
+        },
     )
     .await;
     let counted = stats(&fg, "echo").await;
@@ -157,6 +160,8 @@ async fn every_change_is_an_event_and_a_log_line_and_a_refused_one_is_neither() 
         r#"call="POST /proxies/db/toxics/lag""#,
         r#"change="updated: latency 100 -> 250""#,
         r#"before=lag after=cut call="PUT /proxies/db/toxics""#,
+        r#"toxic="lag" type=latency change="removed by replacing the chain" call="PUT /proxies/db/toxics""#,
+        r#"toxic="cut" type=reset_peer change="added reset_peer"#,
         r#"toxic="cut" type=reset_peer change="removed reset_peer"#,
     ] {
         assert!(

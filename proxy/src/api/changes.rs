@@ -35,7 +35,8 @@ pub struct Recorder {
 enum Before {
     Nothing,
     Toxic(Option<Value>),
-    Chain(Vec<String>),
+    /// The chain's faults: name and type.
+    Chain(Vec<(String, String)>),
     Enabled(Option<bool>),
 }
 
@@ -120,7 +121,7 @@ impl Recorder {
                     .chain()
                     .faults
                     .iter()
-                    .map(|f| f.name.clone())
+                    .map(|f| (f.name.clone(), f.view().kind))
                     .collect(),
             ),
             "/proxies/{proxy}" => Before::Enabled(Some(found.enabled())),
@@ -149,11 +150,24 @@ impl Change<'_> {
                     format!("added {}", toxic_words(answer)),
                 );
             }
-            ("/proxies/{proxy}/toxics", &Method::PUT, Before::Chain(old)) => {
-                let new: Vec<String> = answer
+            ("/proxies/{proxy}/toxics", &Method::PUT, Before::Chain(old_faults)) => {
+                let new_faults: Vec<&Value> = answer
                     .as_array()
-                    .map(|a| a.iter().map(|t| text(&t["name"])).collect())
+                    .map(|a| a.iter().collect())
                     .unwrap_or_default();
+                let new: Vec<String> = new_faults.iter().map(|t| text(&t["name"])).collect();
+                let old: Vec<String> = old_faults.iter().map(|(name, _)| name.clone()).collect();
+                // Each fault the replacement took away or put on, told as
+                // a single change would be, then the replacement as a whole.
+                for (name, kind) in old_faults.iter().filter(|(name, _)| !new.contains(name)) {
+                    tracing::info!(proxy = self.proxy, toxic = name.as_str(), r#type = %kind, change = "removed by replacing the chain", call = self.call, "fault changed");
+                }
+                for fault in new_faults
+                    .iter()
+                    .filter(|t| !old.contains(&text(&t["name"])))
+                {
+                    tracing::info!(proxy = self.proxy, toxic = text(&fault["name"]).as_str(), r#type = %text(&fault["type"]), change = %format!("added {} by replacing the chain", toxic_words(fault)), call = self.call, "fault changed");
+                }
                 let message = format!(
                     "chain replaced: [{}] -> [{}]",
                     old.join(", "),
