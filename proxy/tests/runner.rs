@@ -572,3 +572,64 @@ async fn a_postgres_bounce_is_one_step() {
     assert_eq!(chain.as_array().unwrap().len(), 1, "{chain}");
     assert_eq!(chain[0]["name"], "slow");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_html_report_of_a_failing_run_has_its_timeline_and_says_why_a_scenario_did_not_run() {
+    let stack = stack().await;
+    let failing = stack.write(
+        "blackholed.toml",
+        r#"
+name = "a blackholed database"
+
+[proxies.pg]
+api = "${FAULTGATE_API}"
+
+[[steps]]
+name = "the hole opens"
+fault = { proxy = "pg", add = { name = "hole", type = "blackhole" } }
+
+[[steps]]
+name = "queries answer"
+wait_until = { within = "1500ms", every = "200ms", check = { sql = { connect = "${PG}", query = "SELECT 1", timeout = "300ms" } } }
+"#,
+    );
+    let port = support::free_port();
+    let gone = stack.write(
+        "gone.toml",
+        &format!("name = \"gone\"\n[proxies.pg]\napi = \"http://127.0.0.1:{port}\"\n\n[[steps]]\nsleep = \"1ms\"\n"),
+    );
+    let html = stack.dir.path().join("report.html");
+    let out = run(
+        &stack.env,
+        &[
+            failing.to_str().unwrap(),
+            gone.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // Self-contained: nothing to fetch.
+    assert!(
+        !page.contains("<script") && !page.contains("<link"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"data-proxy="pg" data-fault="hole""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"class="row step failed failing""#),
+        "{page}"
+    );
+    assert!(page.contains("class=\"attempt failed\""), "{page}");
+    assert!(page.contains("did not hold within 1.5s"), "{page}");
+    assert!(page.contains(r#"data-verdict="not-run""#), "{page}");
+    assert!(page.contains("the stack is not reachable"), "{page}");
+    assert!(
+        page.contains("SELECT 1"),
+        "the step's query is not shown: {page}"
+    );
+}

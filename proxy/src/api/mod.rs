@@ -6,21 +6,27 @@
 //! `GET /healthz`, `GET /metrics`, and `GET|POST /plugins`,
 //! `GET|DELETE /plugins/{name}` (list, upload, inspect and remove plugins),
 //! `GET /proxies/{p}/connections` and `DELETE /proxies/{p}/connections/{id}`
-//! (list a proxy's open connections, cut one).
+//! (list a proxy's open connections, cut one),
+//! and the live page `GET /ui` with what it reads, `GET /stats` and
+//! `GET /events` ([`ui`]).
 //!
 //! No handler ever waits on a connection: changes swap a proxy's chain and
 //! return, so the API answers at once even when a peer is stuck. Every
 //! error, the framework's own included, has Toxiproxy's shape. The server
 //! under the routes ([`server`]) bounds what clients can hold.
 
+mod browsers;
+mod changes;
 mod connections;
 mod error;
+mod events;
 mod metrics;
 mod plugins;
 mod proxies;
 mod request_id;
 mod server;
 mod toxics;
+mod ui;
 
 use std::sync::Arc;
 
@@ -37,6 +43,7 @@ pub use error::ApiError;
 pub use server::{Limits, Server};
 
 use crate::registry::Registry;
+use events::EventLog;
 use server::ServerStats;
 
 /// The largest plugin component `POST /plugins` takes.
@@ -54,11 +61,18 @@ pub type AppState = Arc<Registry>;
 struct Shared {
     registry: AppState,
     server: Arc<ServerStats>,
+    events: Arc<EventLog>,
 }
 
 impl FromRef<Shared> for AppState {
     fn from_ref(shared: &Shared) -> Self {
         shared.registry.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<EventLog> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.events.clone()
     }
 }
 
@@ -74,12 +88,17 @@ pub fn server(listener: TcpListener, registry: Arc<Registry>, limits: Limits) ->
     let shared = Shared {
         registry,
         server: stats.clone(),
+        events: Arc::default(),
     };
     Server::new(listener, router(shared), limits, stats)
 }
 
 /// The API's routes.
 fn router(shared: Shared) -> Router {
+    let recorder = changes::Recorder {
+        registry: shared.registry.clone(),
+        events: shared.events.clone(),
+    };
     let routes = Router::new()
         .route("/version", get(version))
         .route("/healthz", get(healthz))
@@ -120,6 +139,12 @@ fn router(shared: Shared) -> Router {
             "/plugins/{plugin}",
             get(plugins::show).delete(plugins::delete),
         )
+        .route("/ui", get(ui::page))
+        .route("/ui/live.js", get(ui::script))
+        .route("/ui/live.css", get(ui::style))
+        .route("/stats", get(ui::stats))
+        .route("/events", get(ui::events))
+        .layer(middleware::from_fn_with_state(recorder, changes::record))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_browsers))
@@ -178,15 +203,11 @@ async fn in_toxiproxy_shape(request: axum::extract::Request, next: Next) -> Resp
 }
 
 /// Like Toxiproxy, refuse requests from browsers: a web page must not be able
-/// to reconfigure proxies through the visitor's browser.
+/// to reconfigure proxies through the visitor's browser. The live page's
+/// reads are the exception ([`browsers`]).
 async fn refuse_browsers(request: axum::extract::Request, next: Next) -> Response {
-    let from_browser = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("Mozilla/"));
-    if from_browser {
-        return ApiError::new(StatusCode::FORBIDDEN, "User agent not allowed").into_response();
+    if let Some(refused) = browsers::refusal(&request) {
+        return refused.into_response();
     }
     next.run(request).await
 }

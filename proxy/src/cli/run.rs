@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use faultgate::runner::{Runner, Scenario, ScenarioReport, report};
+use faultgate::runner::{Runner, Scenario, ScenarioReport, html, report};
 
 use super::Interrupts;
 
@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+
+    /// Write an HTML report here: one self-contained file with each
+    /// scenario's verdict, a timeline of its steps and faults, and each
+    /// step's exchange.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 
     /// Print the results as JSON on stdout (the live lines go to stderr).
     #[arg(long)]
@@ -84,7 +90,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
         let mut reports: Vec<ScenarioReport> = Vec::new();
         let mut unreachable = false;
-        for scenario in &scenarios {
+        // Scenarios that could not run at all, by their place in `scenarios`.
+        let mut not_run: Vec<(usize, String)> = Vec::new();
+        for (index, scenario) in scenarios.iter().enumerate() {
             if runner.interrupt().is_cancelled() {
                 break;
             }
@@ -98,6 +106,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 Err(error) => {
                     eprintln!("error: {error}");
+                    not_run.push((index, error.to_string()));
                     unreachable = true;
                 }
             }
@@ -116,6 +125,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(path) = &args.junit {
             std::fs::write(path, report::junit(&reports))
                 .with_context(|| format!("writing the JUnit report {}", path.display()))?;
+        }
+        if let Some(path) = &args.html {
+            let mut ran = reports.iter();
+            let entries: Vec<html::Entry> = scenarios
+                .iter()
+                .enumerate()
+                .map_while(|(index, scenario)| {
+                    match not_run.iter().find(|(i, _)| *i == index) {
+                        Some((_, why)) => Some(html::Entry::NotRun {
+                            name: scenario.name.clone(),
+                            file: scenario.file.display().to_string(),
+                            why: why.clone(),
+                        }),
+                        // None once an interrupt stopped the run before it.
+                        None => ran.next().map(html::Entry::Ran),
+                    }
+                })
+                .collect();
+            std::fs::write(path, html::render(&entries))
+                .with_context(|| format!("writing the HTML report {}", path.display()))?;
         }
         if args.json {
             let all: Vec<_> = reports.iter().map(ScenarioReport::to_json).collect();

@@ -64,6 +64,13 @@ impl Drop for Connection {
 }
 
 impl Connection {
+    /// Counts bytes written on toward `direction`'s peer: in the
+    /// connection's own count and in its proxy's.
+    pub fn count_written(&self, direction: Direction, bytes: usize) {
+        self.live.wrote(direction, bytes);
+        self.stats.count_written(direction, bytes);
+    }
+
     /// How the connection is ending, once something ended it.
     pub fn ending(&self) -> Option<Ending> {
         self.ending.0.get().copied()

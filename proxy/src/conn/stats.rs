@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::plugin_host::PluginError;
+use crate::plugin_host::{Direction, PluginError};
 
 /// A number that goes up (and, for gauges, down), as Prometheus counts.
 #[derive(Debug, Default)]
@@ -17,6 +17,9 @@ impl Counter {
     }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -45,9 +48,21 @@ pub struct Stats {
     /// process was at its open-file limit (when accepting, or when dialing
     /// the upstream).
     pub refused_open_files: Counter,
+    /// Bytes written toward the upstream (client to server), after faults.
+    pub bytes_upstream: Counter,
+    /// Bytes written toward the client (server to client), after faults.
+    pub bytes_downstream: Counter,
 }
 
 impl Stats {
+    /// Bytes a pump wrote to its peer in `direction`.
+    pub fn count_written(&self, direction: Direction, bytes: usize) {
+        match direction {
+            Direction::Upstream => self.bytes_upstream.add(bytes as u64),
+            Direction::Downstream => self.bytes_downstream.add(bytes as u64),
+        }
+    }
+
     /// A connection (or request) failed because of a plugin: counted, and
     /// counted apart when no instance could be made for it.
     pub fn count_failure(&self, error: &PluginError) {

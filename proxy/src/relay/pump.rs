@@ -468,7 +468,7 @@ impl<P: Protocol> Pump<P> {
                 _ = self.conn.cancel.cancelled() => return Err(Ended),
                 written = writer.write_all(now) => written.map_err(|e| self.conn.io_failed(e))?,
             }
-            self.conn.live.wrote(self.direction, now.len());
+            self.conn.count_written(self.direction, now.len());
             data = rest;
         }
         Ok(())
@@ -491,7 +491,7 @@ impl<P: Protocol> Pump<P> {
                 _ = self.conn.cancel.cancelled() => return Err(Ended),
                 written = writer.write_all(&reply.bytes) => written.map_err(|e| self.conn.io_failed(e))?,
             }
-            self.conn.live.wrote(self.direction, reply.bytes.len());
+            self.conn.count_written(self.direction, reply.bytes.len());
             if reply.close_after {
                 return Err(self.conn.end(Ending::Close));
             }
@@ -511,7 +511,7 @@ impl<P: Protocol> Pump<P> {
                 if writer.write_all(&reply).await.is_err() {
                     return;
                 }
-                self.conn.live.wrote(self.direction, reply.len());
+                self.conn.count_written(self.direction, reply.len());
             }
             let _ = writer.flush().await;
         };

@@ -25,10 +25,12 @@
 
 pub mod client;
 pub mod expect;
+pub mod html;
 mod one_of;
 pub mod report;
 pub mod scenario;
 pub mod steps;
+pub mod trace;
 pub mod vars;
 
 use std::path::PathBuf;
@@ -41,6 +43,7 @@ use client::{ControlFailure, HttpClient};
 pub use report::{Outcome, ScenarioReport, StepReport};
 pub use scenario::{Action, Scenario, ScenarioError, Step};
 use steps::{Context, Failed};
+use trace::Trace;
 use vars::Vars;
 
 use crate::tls::ClientTls;
@@ -111,6 +114,23 @@ impl Runner {
             })?;
 
         let mut report = ScenarioReport::new(scenario);
+        report.faults_at_start = found
+            .iter()
+            .map(|f| {
+                let names = f
+                    .state
+                    .as_ref()
+                    .and_then(|(chain, _)| chain.as_array())
+                    .map(|chain| {
+                        chain
+                            .iter()
+                            .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (f.name.clone(), names)
+            })
+            .collect();
         let mut failed = false;
         for (section, steps) in [("setup", &scenario.setup), ("steps", &scenario.steps)] {
             for step in steps {
@@ -119,7 +139,7 @@ impl Runner {
                     continue;
                 }
                 let result = self
-                    .step(&client, section, step, scenario, &mut vars, true)
+                    .step(&client, (section, step), scenario, &mut vars, started, true)
                     .await;
                 failed |= !result.passed();
                 report.steps.push(result);
@@ -128,7 +148,14 @@ impl Runner {
         for step in &scenario.teardown {
             // Teardown runs whatever happened, interrupt included.
             let result = self
-                .step(&client, "teardown", step, scenario, &mut vars, false)
+                .step(
+                    &client,
+                    ("teardown", step),
+                    scenario,
+                    &mut vars,
+                    started,
+                    false,
+                )
                 .await;
             report.steps.push(result);
         }
@@ -163,13 +190,14 @@ impl Runner {
     }
 
     /// Runs one step; an `interruptible` one stops at an interrupt.
+    /// `origin` is the scenario's start, from which the report counts.
     async fn step(
         &self,
         client: &HttpClient,
-        section: &'static str,
-        step: &Step,
+        (section, step): (&'static str, &Step),
         scenario: &Scenario,
         vars: &mut Vars,
+        origin: Instant,
         interruptible: bool,
     ) -> StepReport {
         let interrupt = self.interrupt.clone();
@@ -178,6 +206,7 @@ impl Runner {
             client,
             proxies: &scenario.proxies,
             vars,
+            trace: Trace::new(origin),
         };
         let result = if !interruptible {
             context.run(&step.action).await
@@ -187,17 +216,19 @@ impl Runner {
                 _ = interrupt.cancelled() => Err(Failed::Check("interrupted".into())),
             }
         };
-        self.finish(section, step, started.elapsed(), result)
+        let times = (started.duration_since(origin), started.elapsed());
+        self.finish(section, step, times, result, context.trace)
     }
 
     fn finish(
         &self,
         section: &'static str,
         step: &Step,
-        took: Duration,
+        times: (Duration, Duration),
         result: Result<steps::Done, Failed>,
+        trace: Trace,
     ) -> StepReport {
-        let report = StepReport::of(section, step, took, result);
+        let report = StepReport::of(section, step, times, result, trace);
         if self.live {
             eprintln!("{}", report.line());
         }

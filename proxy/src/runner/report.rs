@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::scenario::{Scenario, Step};
 use super::steps::{Done, Failed};
+use super::trace::Trace;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -24,19 +25,27 @@ pub enum Outcome {
 pub struct StepReport {
     pub section: &'static str,
     pub name: String,
+    /// The step's kind, as written in files (`http`, `fault`, ...).
+    pub kind: &'static str,
     pub line: usize,
+    /// When it started, from the start of the scenario.
+    pub started: Duration,
     pub duration: Duration,
     pub outcome: Outcome,
     /// What a passing step reports, e.g. how long a wait took.
     pub note: Option<String>,
+    /// Its attempts, fault changes and exchange, for the HTML report
+    /// (`None` for a step not run).
+    pub trace: Option<Trace>,
 }
 
 impl StepReport {
     pub(super) fn of(
         section: &'static str,
         step: &Step,
-        duration: Duration,
+        (started, duration): (Duration, Duration),
         result: Result<Done, Failed>,
+        trace: Trace,
     ) -> Self {
         let (outcome, note) = match result {
             Ok(done) => (Outcome::Passed, done.note),
@@ -46,10 +55,13 @@ impl StepReport {
         Self {
             section,
             name: step.name.clone(),
+            kind: step.action.kind(),
             line: step.line,
+            started,
             duration,
             outcome,
             note,
+            trace: Some(trace),
         }
     }
 
@@ -57,10 +69,13 @@ impl StepReport {
         Self {
             section,
             name: step.name.clone(),
+            kind: step.action.kind(),
             line: step.line,
+            started: Duration::ZERO,
             duration: Duration::ZERO,
             outcome: Outcome::Skipped,
             note: None,
+            trace: None,
         }
     }
 
@@ -98,6 +113,9 @@ pub struct ScenarioReport {
     pub interrupted: bool,
     /// Putting the proxies back failed.
     pub restore_failure: Option<String>,
+    /// The faults each proxy had when the run started (proxies the run
+    /// created had none).
+    pub faults_at_start: Vec<(String, Vec<String>)>,
 }
 
 impl ScenarioReport {
@@ -109,6 +127,7 @@ impl ScenarioReport {
             duration: Duration::ZERO,
             interrupted: false,
             restore_failure: None,
+            faults_at_start: Vec::new(),
         }
     }
 

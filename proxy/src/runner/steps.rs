@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use super::client::{Answer, ControlFailure, HttpClient};
 use super::expect::check;
 use super::scenario::{
-    Action, CaptureStep, Check, ExecStep, FaultOperation, FaultStep, HttpStep, ProxyRef, SqlStep,
-    TcpStep, WaitStep,
+    Action, CaptureStep, Check, ExecStep, FaultOperation, FaultStep, HttpExpect, HttpStep,
+    ProxyRef, SqlStep, TcpStep, WaitStep,
 };
+use super::trace::{Attempt, Detail, FaultEffect, Trace};
 use super::vars::Vars;
 
 /// How much of a response body a failure message quotes.
@@ -44,6 +45,8 @@ pub struct Context<'a> {
     pub client: &'a HttpClient,
     pub proxies: &'a BTreeMap<String, ProxyRef>,
     pub vars: &'a mut Vars,
+    /// What the step does, for the HTML report.
+    pub trace: Trace,
 }
 
 impl Context<'_> {
@@ -67,14 +70,16 @@ impl Context<'_> {
         let api = self.vars.expand(&self.proxies[&f.proxy].api)?;
         let base = format!("{}/proxies/{}", api.trim_end_matches('/'), f.proxy);
         let toxics = format!("{base}/toxics");
+        let mut removed = String::new();
         let (method, url, body) = match &f.operation {
-            FaultOperation::Bounce(starting_up) => return self.bounce(&base, *starting_up).await,
+            FaultOperation::Bounce(starting_up) => {
+                return self.bounce(&f.proxy, &base, *starting_up).await;
+            }
             FaultOperation::Add(toxic) => ("POST", toxics, Some(self.vars.expand_json(toxic)?)),
-            FaultOperation::Remove(name) => (
-                "DELETE",
-                format!("{toxics}/{}", self.vars.expand(name)?),
-                None,
-            ),
+            FaultOperation::Remove(name) => {
+                removed = self.vars.expand(name)?;
+                ("DELETE", format!("{toxics}/{removed}"), None)
+            }
             FaultOperation::Replace(chain) => {
                 let chain = self.vars.expand_json(&Value::Array(chain.clone()))?;
                 ("PUT", toxics, Some(chain))
@@ -84,13 +89,36 @@ impl Context<'_> {
                 ("PATCH", base, Some(json!({ "enabled": enabled })))
             }
         };
-        self.control(method, &url, body.as_ref()).await?;
+        self.trace.detail.sent = Some(match &body {
+            Some(body) => format!("{method} {url}\n{body}"),
+            None => format!("{method} {url}"),
+        });
+        let answer = self.control(method, &url, body.as_ref()).await?;
+        self.trace.detail.got = Some(if answer.is_null() {
+            "done (no body)".to_owned()
+        } else {
+            cut(&answer.to_string())
+        });
+        let effect = match &f.operation {
+            FaultOperation::Add(_) => FaultEffect::Added(plain(&answer["name"])),
+            FaultOperation::Remove(_) => FaultEffect::Removed(removed),
+            FaultOperation::Enabled(enabled) => FaultEffect::Enabled(*enabled),
+            FaultOperation::Replace(_) | FaultOperation::Clear | FaultOperation::Bounce(_) => {
+                FaultEffect::Chain(names(&answer))
+            }
+        };
+        self.trace.changed(&f.proxy, effect);
         Ok(Done::default())
     }
 
     /// A Postgres bounce: every session terminated (57P01), new ones refused
     /// (57P03) for `starting_up`, then the chain as it was.
-    async fn bounce(&mut self, base: &str, starting_up: Duration) -> Result<Done, Failed> {
+    async fn bounce(
+        &mut self,
+        proxy: &str,
+        base: &str,
+        starting_up: Duration,
+    ) -> Result<Done, Failed> {
         let toxics = format!("{base}/toxics");
         let before = self.control("GET", &toxics, None).await?;
         let with = |toxic: Value| {
@@ -99,15 +127,21 @@ impl Context<'_> {
             Value::Array(chain)
         };
         let terminating = with(json!({ "name": "bounce_terminate", "type": "pg_terminate" }));
-        self.control("PUT", &toxics, Some(&terminating)).await?;
+        let answer = self.control("PUT", &toxics, Some(&terminating)).await?;
+        self.trace
+            .changed(proxy, FaultEffect::Chain(names(&answer)));
         // Long enough for every open session's pump to act on it.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let refusing = with(json!({
             "name": "bounce_starting_up", "type": "pg_starting_up", "stream": "upstream"
         }));
-        self.control("PUT", &toxics, Some(&refusing)).await?;
+        let answer = self.control("PUT", &toxics, Some(&refusing)).await?;
+        self.trace
+            .changed(proxy, FaultEffect::Chain(names(&answer)));
         tokio::time::sleep(starting_up).await;
-        self.control("PUT", &toxics, Some(&before)).await?;
+        let answer = self.control("PUT", &toxics, Some(&before)).await?;
+        self.trace
+            .changed(proxy, FaultEffect::Chain(names(&answer)));
         Ok(Done {
             note: Some(format!("terminated, then starting up for {starting_up:?}")),
             ..Done::default()
@@ -142,10 +176,35 @@ impl Context<'_> {
             (None, None) => None,
         };
         let timeout = h.timeout.unwrap_or(Duration::from_secs(30));
+        self.trace.detail = Detail {
+            sent: Some(sent_words(&h.method, &url, &headers, body.as_deref())),
+            expected: Some(http_expected(&h.expect)),
+            got: None,
+            body: None,
+        };
         let answer = self
             .client
             .send(&h.method, &url, &headers, body, timeout)
-            .await?;
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.trace.detail.got = Some(format!("no answer: {error}"));
+                return Err(error.into());
+            }
+        };
+        self.trace.detail.got = Some(format!(
+            "{} in {:.0?}\n{}",
+            answer.status,
+            answer.elapsed,
+            answer
+                .headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+        self.trace.detail.body = Some(cut(answer.body.trim()));
         let fail = |what: String| Failed::Check(format!("{what}{}", quote_body(&answer)));
         let e = &h.expect;
         match &e.status {
@@ -211,7 +270,19 @@ impl Context<'_> {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let at = self.trace.now();
             let attempt = tokio::time::timeout(attempt_limit, self.run(&w.check)).await;
+            let message = match &attempt {
+                Ok(Ok(_)) => None,
+                Ok(Err(Failed::Check(m) | Failed::Stack(m))) => Some(m.clone()),
+                Err(_) => Some(format!("the check took longer than {attempt_limit:?}")),
+            };
+            self.trace.attempts.push(Attempt {
+                at,
+                took: self.trace.now().saturating_sub(at),
+                passed: message.is_none(),
+                message,
+            });
             let last = match attempt {
                 Ok(Ok(done)) => {
                     let took = started.elapsed();
@@ -245,6 +316,12 @@ impl Context<'_> {
     async fn exec(&mut self, e: &ExecStep) -> Result<Done, Failed> {
         let command = self.vars.expand(&e.command)?;
         let timeout = e.timeout.unwrap_or(Duration::from_secs(60));
+        self.trace.detail = Detail {
+            sent: Some(format!("sh -c {command:?}")),
+            expected: Some(exec_expected(&e.expect)),
+            got: None,
+            body: None,
+        };
         let child = tokio::process::Command::new("sh")
             .args(["-c", &command])
             .stdin(std::process::Stdio::null())
@@ -274,6 +351,12 @@ impl Context<'_> {
             .map_or("killed".to_owned(), |c| c.to_string());
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.trace.detail.got = Some(format!("exit code {code}"));
+        self.trace.detail.body = Some(format!(
+            "stdout: {}\nstderr: {}",
+            cut(stdout.trim()),
+            cut(stderr.trim())
+        ));
         let shown = |what: String| {
             Failed::Check(format!(
                 "{what}\n  stdout: {}\n  stderr: {}",
@@ -307,6 +390,19 @@ impl Context<'_> {
     async fn tcp(&mut self, t: &TcpStep) -> Result<Done, Failed> {
         let address = self.vars.expand(&t.address)?;
         let within = t.within.unwrap_or(Duration::from_secs(2));
+        self.trace.detail = Detail {
+            sent: Some(format!("connect to {address}")),
+            expected: Some(format!(
+                "{} within {within:?}",
+                if t.connects {
+                    "a connection"
+                } else {
+                    "no connection"
+                }
+            )),
+            got: None,
+            body: None,
+        };
         let connected =
             tokio::time::timeout(within, tokio::net::TcpStream::connect(&address)).await;
         let outcome = match &connected {
@@ -314,6 +410,7 @@ impl Context<'_> {
             Ok(Err(e)) => format!("failed: {e}"),
             Err(_) => format!("no connection within {within:?}"),
         };
+        self.trace.detail.got = Some(outcome.clone());
         if matches!(connected, Ok(Ok(_))) == t.connects {
             Ok(Done {
                 note: Some(outcome),
@@ -335,6 +432,12 @@ impl Context<'_> {
         let connect = self.vars.expand(&s.connect)?;
         let query = self.vars.expand(&s.query)?;
         let timeout = s.timeout.unwrap_or(Duration::from_secs(30));
+        self.trace.detail = Detail {
+            sent: Some(format!("query {query:?}")),
+            expected: Some(sql_expected(&s.expect)),
+            got: None,
+            body: None,
+        };
         // A refused connection is an answer too: an expected SQLSTATE
         // (57P03 while Postgres starts up) may come at connect.
         let work = async {
@@ -349,6 +452,16 @@ impl Context<'_> {
         let result = tokio::time::timeout(timeout, work)
             .await
             .map_err(|_| format!("{query:?}: no answer within {timeout:?}"))?;
+        self.trace.detail.got = Some(match &result {
+            Ok(messages) => {
+                let rows = messages
+                    .iter()
+                    .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+                    .count();
+                format!("{rows} row{}", if rows == 1 { "" } else { "s" })
+            }
+            Err(e) => db_error(e),
+        });
         let x = &s.expect;
         let messages = match (result, &x.sqlstate) {
             (Err(e), Some(wanted)) => {
@@ -423,6 +536,93 @@ impl Context<'_> {
             note: Some(format!("{} = {}", c.var, cut(&value))),
             ..Done::default()
         })
+    }
+}
+
+/// The names of the toxics in a chain as the API shows it.
+fn names(chain: &Value) -> Vec<String> {
+    chain
+        .as_array()
+        .map(|a| a.iter().map(|t| plain(&t["name"])).collect())
+        .unwrap_or_default()
+}
+
+/// A request as the report shows it: line, headers, body.
+fn sent_words(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+) -> String {
+    let mut text = format!("{method} {url}");
+    for (name, value) in headers {
+        text.push_str(&format!("\n{name}: {value}"));
+    }
+    if let Some(body) = body {
+        text.push_str("\n\n");
+        text.push_str(&cut(&String::from_utf8_lossy(body)));
+    }
+    text
+}
+
+/// A check in words: `200`, `< 500`.
+fn check_words(check: &Check) -> String {
+    match check {
+        Check::Number(n) => plain(&json!(n)).trim_end_matches(".0").to_owned(),
+        Check::Bool(b) => b.to_string(),
+        Check::Text(t) => t.clone(),
+    }
+}
+
+fn http_expected(e: &HttpExpect) -> String {
+    let mut lines = vec![match &e.status {
+        Some(status) => format!("status {}", check_words(status)),
+        None => "a successful status (below 400)".to_owned(),
+    }];
+    for (name, check) in &e.headers {
+        lines.push(format!("header {name}: {}", check_words(check)));
+    }
+    for (path, check) in &e.json {
+        lines.push(format!("JSON {path}: {}", check_words(check)));
+    }
+    if let Some(text) = &e.body_contains {
+        lines.push(format!("body contains {text:?}"));
+    }
+    if let Some(within) = e.within {
+        lines.push(format!("an answer within {within:?}"));
+    }
+    lines.join("\n")
+}
+
+fn exec_expected(x: &super::scenario::ExecExpect) -> String {
+    let mut lines = vec![format!(
+        "exit code {}",
+        x.code.as_ref().map_or("0".to_owned(), check_words)
+    )];
+    if let Some(c) = &x.stdout {
+        lines.push(format!("stdout {}", check_words(c)));
+    }
+    if let Some(c) = &x.stderr {
+        lines.push(format!("stderr {}", check_words(c)));
+    }
+    lines.join("\n")
+}
+
+fn sql_expected(x: &super::scenario::SqlExpect) -> String {
+    let mut lines = Vec::new();
+    if let Some(state) = &x.sqlstate {
+        lines.push(format!("fails with SQLSTATE {state}"));
+    }
+    if let Some(c) = &x.rows {
+        lines.push(format!("rows {}", check_words(c)));
+    }
+    if let Some(c) = &x.value {
+        lines.push(format!("value {}", check_words(c)));
+    }
+    if lines.is_empty() {
+        "the query succeeds".to_owned()
+    } else {
+        lines.join("\n")
     }
 }
 
