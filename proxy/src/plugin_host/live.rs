@@ -237,7 +237,10 @@ impl Exchange {
         head: &RequestHead,
     ) -> Result<(Vec<Action>, HttpEdits), PluginError> {
         let handle = self.handle;
-        let mut call = self.instance.enter(self.conn_id, &mut self.rng).await?;
+        let mut call = self
+            .instance
+            .enter(self.conn_id, &mut self.rng, None)
+            .await?;
         let (store, b, _) = call.parts();
         let result = b
             .faultgate_plugin_http()
@@ -255,7 +258,10 @@ impl Exchange {
         head: &ResponseHead,
     ) -> Result<(Vec<Action>, HttpEdits), PluginError> {
         let handle = self.handle;
-        let mut call = self.instance.enter(self.conn_id, &mut self.rng).await?;
+        let mut call = self
+            .instance
+            .enter(self.conn_id, &mut self.rng, None)
+            .await?;
         let (store, b, _) = call.parts();
         let result = b
             .faultgate_plugin_http()
