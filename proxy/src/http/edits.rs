@@ -5,7 +5,7 @@
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::faults::Repeat;
+use super::repeat::Repeat;
 use super::{Body, full};
 use crate::faults::Fault;
 use crate::plugin_host::{HttpEdit, HttpEdits, PluginError};

@@ -9,6 +9,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
+use super::repeat::Repeat;
 use super::{Body, edits, full, per_request};
 use crate::clock;
 use crate::conn::Connection;
@@ -41,14 +42,6 @@ pub(super) struct RequestFaults<'a> {
     /// How often to send the request and which answer the client gets, as
     /// the last fault that asked (`repeat-request`) said.
     repeat: Option<Repeat>,
-}
-
-/// A request to be sent `count` times, the client getting answer `answer`
-/// (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Repeat {
-    pub count: u32,
-    pub answer: u32,
 }
 
 impl<'a> RequestFaults<'a> {

@@ -8,13 +8,20 @@ use hyper::body::{Body as _, Incoming};
 use hyper::header;
 use hyper::{Request, Response};
 
-use super::faults::Repeat;
 use super::{Body, ForwardError, Forwarder, MAX_SHOWN_BODY, full};
 use crate::conn::Connection;
 
 /// How much of an answer the client does not get is read (and discarded)
 /// before the next copy goes; past it, the rest is not waited for.
 const MAX_DISCARDED_BODY: u64 = 64 << 20;
+
+/// A request to be sent `count` times, the client getting answer `answer`
+/// (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Repeat {
+    pub count: u32,
+    pub answer: u32,
+}
 
 /// Why a repeated request got no answer for the client.
 pub(super) enum RepeatError {

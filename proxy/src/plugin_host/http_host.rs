@@ -1,11 +1,9 @@
 //! The contract's `http-host` import: what an HTTP fault asks of the host
 //! besides its actions (edits to a passing response, a request sent more
-//! than once). A hook's requests are recorded in the instance's store while
-//! it runs and handed to the HTTP layer with its actions when it returns;
-//! the HTTP layer decides whether they fit the hook and applies them.
-
-use super::bindings::HttpHost;
-use super::state::InstanceState;
+//! than once). While a hook runs, its requests are recorded in the
+//! instance's store (`state.rs` implements the import); they are handed to
+//! the HTTP layer with the hook's actions, and the HTTP layer decides
+//! whether they fit the hook and applies them.
 
 /// The most requests one hook may record; past it the request fails,
 /// so a plugin cannot make the host hold an unbounded list.
@@ -47,7 +45,7 @@ pub struct HttpEdits {
 }
 
 impl HttpEdits {
-    fn record(&mut self, edit: HttpEdit) {
+    pub(super) fn record(&mut self, edit: HttpEdit) {
         if self.edits.len() < MAX_HTTP_EDITS {
             self.edits.push(edit);
         } else {
@@ -63,28 +61,5 @@ impl HttpEdits {
             ));
         }
         Ok(self.edits)
-    }
-}
-
-impl HttpHost for InstanceState {
-    fn set_response_status(&mut self, status: u16) {
-        self.http_edits().record(HttpEdit::Status(status));
-    }
-
-    fn set_response_header(&mut self, name: String, value: String) {
-        self.http_edits()
-            .record(HttpEdit::SetHeader { name, value });
-    }
-
-    fn remove_response_header(&mut self, name: String) {
-        self.http_edits().record(HttpEdit::RemoveHeader(name));
-    }
-
-    fn replace_response_body(&mut self, body: Vec<u8>) {
-        self.http_edits().record(HttpEdit::Body(body));
-    }
-
-    fn repeat_request(&mut self, count: u32, answer: u32) {
-        self.http_edits().record(HttpEdit::Repeat { count, answer });
     }
 }

@@ -10,8 +10,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Direction, Host, Level, TypesHost};
-use super::http_host::HttpEdits;
+use super::bindings::{Direction, Host, HttpHost, Level, TypesHost};
+use super::http_host::{HttpEdit, HttpEdits};
 use super::requests::ConnRequests;
 use crate::clock;
 
@@ -198,5 +198,28 @@ impl Host for InstanceState {
         if let Some((requests, direction)) = &self.requests {
             requests.half_close(*direction);
         }
+    }
+}
+
+impl HttpHost for InstanceState {
+    fn set_response_status(&mut self, status: u16) {
+        self.http_edits().record(HttpEdit::Status(status));
+    }
+
+    fn set_response_header(&mut self, name: String, value: String) {
+        self.http_edits()
+            .record(HttpEdit::SetHeader { name, value });
+    }
+
+    fn remove_response_header(&mut self, name: String) {
+        self.http_edits().record(HttpEdit::RemoveHeader(name));
+    }
+
+    fn replace_response_body(&mut self, body: Vec<u8>) {
+        self.http_edits().record(HttpEdit::Body(body));
+    }
+
+    fn repeat_request(&mut self, count: u32, answer: u32) {
+        self.http_edits().record(HttpEdit::Repeat { count, answer });
     }
 }
