@@ -5,9 +5,32 @@
 //! whose values start at 0 is read as 0. Each warning is logged and shown
 //! with the toxic (`warnings`), so nothing is taken silently. With
 //! `faultgate serve --strict-toxics` none of this is done and the plugin's
-//! own check refuses them (400), naming the attribute.
+//! own check refuses them (400), naming the attribute. A config file's
+//! toxics are always read strictly: the file is faultgate's own, and a
+//! mistake in it stops `serve` with the file and the attribute named. So
+//! are the toxics of types Toxiproxy does not have (faultgate's own
+//! plugins, users' plugins): no Toxiproxy client relies on how Toxiproxy
+//! reads them.
 
 use crate::plugin_host::Plugin;
+
+/// The toxic types Toxiproxy has, whose attributes its clients send as
+/// Toxiproxy reads them.
+const TOXIPROXY_TYPES: [&str; 8] = [
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+    "packet_loss",
+];
+
+/// Whether toxics of this type are read as Toxiproxy reads them.
+pub(super) fn is_toxiproxy_type(kind: &str) -> bool {
+    TOXIPROXY_TYPES.contains(&kind)
+}
 
 /// Reads `toxicity` and `attributes` as Toxiproxy would, for a toxic of
 /// `plugin`; returns what was read differently from what was given.

@@ -90,7 +90,9 @@ impl Registry {
                 check_listen(&listen, Giver::Api, self.api_listen).await?;
             }
             let enabled = spec.enabled.unwrap_or(true);
-            let proxy = self.prepare(spec, name, upstream, listen.clone()).await?;
+            let proxy = self
+                .prepare(spec, name, upstream, listen.clone(), Giver::Api)
+                .await?;
             let socket = match &existing {
                 Some(existing) if same_listen && enabled => existing.bound(),
                 _ => None,

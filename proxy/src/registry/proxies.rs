@@ -40,7 +40,7 @@ impl Registry {
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
         check_listen(&listen, giver, self.api_listen).await?;
         let proxy = self
-            .prepare(&spec, name.clone(), upstream, listen.clone())
+            .prepare(&spec, name.clone(), upstream, listen.clone(), giver)
             .await?;
         if spec.enabled.unwrap_or(true) {
             proxy.start_on(Bound::bind(&listen).await?);
@@ -50,13 +50,16 @@ impl Registry {
     }
 
     /// Makes a proxy from a spec, with its faults, checking everything; it
-    /// does not listen yet. Nothing changes: the caller decides.
+    /// does not listen yet. Nothing changes: the caller decides. `giver`:
+    /// a config file's toxics are read strictly, the API's as Toxiproxy
+    /// reads them unless `--strict-toxics`.
     pub(super) async fn prepare(
         &self,
         spec: &ProxySpec,
         name: String,
         upstream: String,
         listen: String,
+        giver: Giver,
     ) -> Result<Arc<Proxy>, ControlError> {
         let mode = spec.mode.unwrap_or_default();
         let endpoints = Endpoints::prepare(
@@ -68,7 +71,7 @@ impl Registry {
         )?;
         let mut chain = Chain::default();
         for toxic in spec.toxics.iter().flatten() {
-            let fault = self.fault(toxic.clone(), &chain, mode).await?;
+            let fault = self.fault(toxic.clone(), &chain, mode, giver).await?;
             chain.faults.push(Arc::new(fault));
         }
         let proxy = Proxy::new(name, mode, listen, endpoints, self.seed);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::Registry;
 use super::error::ControlError;
+use super::listen::Giver;
 use super::spec::ToxicSpec;
 use crate::faults::{Chain, ClientFilter, Fault, FaultSpec, attributes_from_json};
 use crate::listener::Mode;
@@ -21,7 +22,7 @@ impl Registry {
         let proxies = self.proxies.lock().await;
         let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
-        let fault = Arc::new(self.fault(spec, &chain, proxy.mode()).await?);
+        let fault = Arc::new(self.fault(spec, &chain, proxy.mode(), Giver::Api).await?);
         chain.faults.push(fault.clone());
         proxy.set_chain(chain);
         Ok(fault)
@@ -57,7 +58,7 @@ impl Registry {
                 .or_else(|| old.clients.as_ref().map(|c| c.entries().to_vec())),
             attributes: Some(attributes),
         };
-        let fault = Arc::new(self.fault(merged, &chain, proxy.mode()).await?);
+        let fault = Arc::new(self.fault(merged, &chain, proxy.mode(), Giver::Api).await?);
         chain.faults.insert(position, fault.clone());
         proxy.set_chain(chain);
         Ok(fault)
@@ -90,7 +91,9 @@ impl Registry {
         let old = proxy.chain();
         let mut chain = Chain::default();
         for spec in specs {
-            let checked = self.check_toxic(spec, &chain, proxy.mode()).await?;
+            let checked = self
+                .check_toxic(spec, &chain, proxy.mode(), Giver::Api)
+                .await?;
             let unchanged = old.find(&checked.name).filter(|o| {
                 o.plugin.name() == checked.plugin.name()
                     && o.stream == checked.stream
@@ -111,14 +114,16 @@ impl Registry {
 
     /// Checks a toxic spec completely and makes the fault, with its plugin
     /// instance. `chain` is the chain it will join, for the name check;
-    /// `mode` the proxy's.
+    /// `mode` the proxy's; `giver` who gave it (a config file's is read
+    /// strictly).
     pub(super) async fn fault(
         &self,
         spec: ToxicSpec,
         chain: &Chain,
         mode: Mode,
+        giver: Giver,
     ) -> Result<Fault, ControlError> {
-        let checked = self.check_toxic(spec, chain, mode).await?;
+        let checked = self.check_toxic(spec, chain, mode, giver).await?;
         self.make_fault(checked).await
     }
 
@@ -137,6 +142,7 @@ impl Registry {
         spec: ToxicSpec,
         chain: &Chain,
         mode: Mode,
+        giver: Giver,
     ) -> Result<FaultSpec, ControlError> {
         let kind = spec
             .kind
@@ -166,7 +172,12 @@ impl Registry {
             }
         }
         let (mut toxicity, mut attributes) = (spec.toxicity, spec.attributes);
-        let warnings = match self.strict_toxics {
+        // A config file is faultgate's own, and so are types Toxiproxy
+        // does not have: no Toxiproxy client relies on how it reads them.
+        let strict = self.strict_toxics
+            || giver == Giver::ConfigFile
+            || !super::lenient::is_toxiproxy_type(&kind);
+        let warnings = match strict {
             true => Vec::new(),
             false => super::lenient::read_as_toxiproxy(&plugin, &mut toxicity, &mut attributes),
         };

@@ -167,7 +167,8 @@ serve_settings! {
     /// Without it they are read as Toxiproxy reads them (the attribute
     /// ignored, the value the nearest allowed), with a warning in the log
     /// and in the toxic's `warnings`, so that Toxiproxy's users are not
-    /// refused what Toxiproxy takes.
+    /// refused what Toxiproxy takes. A config file's toxics are always
+    /// read strictly.
     strict_toxics: bool = Switch,
         flag "strict-toxics", env "FAULTGATE_STRICT_TOXICS";
 
