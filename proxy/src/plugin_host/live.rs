@@ -229,6 +229,26 @@ impl Session {
     }
 }
 
+/// One HTTP hook: the exchange's call into its instance, and what the hook
+/// asked of the host (`http-host`) beside its actions.
+macro_rules! exchange_hook {
+    ($self:ident, $name:literal, $call:ident, $head:expr) => {{
+        let handle = $self.handle;
+        let mut call = $self
+            .instance
+            .enter($self.conn_id, &mut $self.rng, None)
+            .await?;
+        let (store, b, _) = call.parts();
+        let result = b
+            .faultgate_plugin_http()
+            .exchange()
+            .$call(&mut *store, handle, $head)
+            .await;
+        let edits = store.data_mut().take_http_edits();
+        Ok((call.finish($name, result)?, edits))
+    }};
+}
+
 impl Exchange {
     /// Actions before the request goes upstream, and what the hook asked
     /// of the host (`http-host`).
@@ -236,19 +256,7 @@ impl Exchange {
         &mut self,
         head: &RequestHead,
     ) -> Result<(Vec<Action>, HttpEdits), PluginError> {
-        let handle = self.handle;
-        let mut call = self
-            .instance
-            .enter(self.conn_id, &mut self.rng, None)
-            .await?;
-        let (store, b, _) = call.parts();
-        let result = b
-            .faultgate_plugin_http()
-            .exchange()
-            .call_on_request(&mut *store, handle, head)
-            .await;
-        let edits = store.data_mut().take_http_edits();
-        Ok((call.finish("on-request", result)?, edits))
+        exchange_hook!(self, "on-request", call_on_request, head)
     }
 
     /// Actions before the response goes back, and what the hook asked of
@@ -257,18 +265,6 @@ impl Exchange {
         &mut self,
         head: &ResponseHead,
     ) -> Result<(Vec<Action>, HttpEdits), PluginError> {
-        let handle = self.handle;
-        let mut call = self
-            .instance
-            .enter(self.conn_id, &mut self.rng, None)
-            .await?;
-        let (store, b, _) = call.parts();
-        let result = b
-            .faultgate_plugin_http()
-            .exchange()
-            .call_on_response(&mut *store, handle, head)
-            .await;
-        let edits = store.data_mut().take_http_edits();
-        Ok((call.finish("on-response", result)?, edits))
+        exchange_hook!(self, "on-response", call_on_response, head)
     }
 }
