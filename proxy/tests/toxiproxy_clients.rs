@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::faultgate::Faultgate;
+use support::faultgate::{Faultgate, wait_bounded};
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/toxiproxy-clients")
@@ -22,7 +22,7 @@ fn clients_dir() -> PathBuf {
 /// held) in its environment; panics with what it printed unless it passed.
 fn run_checks(fg: &Faultgate, program: &Path, args: &[&str]) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut child = Command::new(program)
+    let child = Command::new(program)
         .args(args)
         .current_dir(clients_dir())
         .env("FAULTGATE_API", fg.api_addr().to_string())
@@ -32,22 +32,9 @@ fn run_checks(fg: &Faultgate, program: &Path, args: &[&str]) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (status, printed) = wait_bounded(child, Duration::from_secs(60));
     assert!(
-        output.status.success(),
+        status.success(),
         "{} {args:?} failed:\n{printed}",
         program.display()
     );

@@ -340,13 +340,23 @@ impl Drop for Faultgate {
 /// Runs `faultgate ARGS...` to completion (killed after 30 s); returns its
 /// exit code and everything it printed.
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
+    let child = Command::new(env!("CARGO_BIN_EXE_faultgate"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting faultgate");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (status, text) = wait_bounded(child, Duration::from_secs(30));
+    (status.code(), text)
+}
+
+/// Waits for `child` (its stdout and stderr piped), killing it after
+/// `limit`; returns how it ended and everything it printed.
+pub fn wait_bounded(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
+    let deadline = std::time::Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
@@ -360,7 +370,7 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    (output.status.code(), text)
+    (output.status, text)
 }
 
 /// Sends a request to the control API at `base` (e.g. `http://127.0.0.1:8474`),
