@@ -78,15 +78,7 @@ impl HttpClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Answer, String> {
-        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("{method:?} is not an HTTP method"))?;
-        let mut request = Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| format!("{url}: {e}"))?;
+        let request = build_request(method, url, headers, body)?;
         let started = Instant::now();
         let exchange = async {
             let response = self
@@ -123,6 +115,27 @@ impl HttpClient {
             .unwrap_or_else(|_| Err(format!("{url}: no answer within {timeout:?}")))
     }
 
+    /// Sends a request that must not be answered: waits for the response
+    /// head for `within` and no longer. `Ok(None)`: nothing came;
+    /// `Ok(Some((status, after)))`: an answer came; `Err`: the exchange
+    /// failed before `within` (refused, reset), with how long it took.
+    pub async fn head_within(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        within: Duration,
+    ) -> Result<Option<(u16, Duration)>, (String, Duration)> {
+        let request = build_request(method, url, headers, body).map_err(|e| (e, Duration::ZERO))?;
+        let started = Instant::now();
+        match tokio::time::timeout(within, self.client.request(request)).await {
+            Err(_) => Ok(None),
+            Ok(Ok(response)) => Ok(Some((response.status().as_u16(), started.elapsed()))),
+            Ok(Err(e)) => Err((format!("{url}: {}", causes(&e)), started.elapsed())),
+        }
+    }
+
     /// A control API call: JSON in, JSON (or nothing) out; a status outside
     /// 2xx is an error carrying Toxiproxy's error message.
     pub async fn control(
@@ -149,6 +162,23 @@ impl HttpClient {
         }
         Ok(serde_json::from_str(&answer.body).unwrap_or(Value::Null))
     }
+}
+
+fn build_request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+) -> Result<Request<Full<Bytes>>, String> {
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("{method:?} is not an HTTP method"))?;
+    let mut request = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .map_err(|e| format!("{url}: {e}"))
 }
 
 /// Why a control API call failed.

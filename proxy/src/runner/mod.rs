@@ -25,7 +25,9 @@
 
 pub mod client;
 pub mod expect;
+mod holds;
 pub mod html;
+mod negative;
 mod one_of;
 pub mod report;
 pub mod scenario;

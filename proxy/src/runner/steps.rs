@@ -63,6 +63,7 @@ impl Context<'_> {
             Action::Tcp(t) => self.tcp(t).await,
             Action::Sql(s) => self.sql(s).await,
             Action::Capture(c) => Box::pin(self.capture(c)).await,
+            Action::Holds(h) => Box::pin(self.holds(h)).await,
         }
     }
 
@@ -175,13 +176,19 @@ impl Context<'_> {
             (None, Some(text)) => Some(self.vars.expand(text)?.into_bytes()),
             (None, None) => None,
         };
+        // Once `within` has passed the answer can no longer pass: the wait
+        // stops there, not at the step's timeout.
         let timeout = h.timeout.unwrap_or(Duration::from_secs(30));
+        let timeout = h.expect.within.map_or(timeout, |within| within.min(timeout));
         self.trace.detail = Detail {
             sent: Some(sent_words(&h.method, &url, &headers, body.as_deref())),
             expected: Some(http_expected(&h.expect)),
             got: None,
             body: None,
         };
+        if let Some(quiet) = h.expect.no_answer_within {
+            return self.no_answer(&h.method, &url, &headers, body, quiet).await;
+        }
         let answer = self
             .client
             .send(&h.method, &url, &headers, body, timeout)
@@ -394,7 +401,9 @@ impl Context<'_> {
             sent: Some(format!("connect to {address}")),
             expected: Some(format!(
                 "{} within {within:?}",
-                if t.connects {
+                if let Some(failure) = t.failure {
+                    super::negative::tcp_failure_words(failure)
+                } else if t.connects {
                     "a connection"
                 } else {
                     "no connection"
@@ -411,6 +420,9 @@ impl Context<'_> {
             Err(_) => format!("no connection within {within:?}"),
         };
         self.trace.detail.got = Some(outcome.clone());
+        if let Some(failure) = t.failure {
+            return super::negative::tcp_failure(failure, &address, &connected, outcome);
+        }
         if matches!(connected, Ok(Ok(_))) == t.connects {
             Ok(Done {
                 note: Some(outcome),
@@ -463,6 +475,9 @@ impl Context<'_> {
             Err(e) => db_error(e),
         });
         let x = &s.expect;
+        if x.error.is_some() {
+            return super::negative::sql_error(x, result, &query, self.vars);
+        }
         let messages = match (result, &x.sqlstate) {
             (Err(e), Some(wanted)) => {
                 let got = e.as_db_error().map(|d| d.code().code().to_owned());
@@ -566,7 +581,7 @@ fn sent_words(
 }
 
 /// A check in words: `200`, `< 500`.
-fn check_words(check: &Check) -> String {
+pub(super) fn check_words(check: &Check) -> String {
     match check {
         Check::Number(n) => plain(&json!(n)).trim_end_matches(".0").to_owned(),
         Check::Bool(b) => b.to_string(),
@@ -575,6 +590,9 @@ fn check_words(check: &Check) -> String {
 }
 
 fn http_expected(e: &HttpExpect) -> String {
+    if let Some(quiet) = e.no_answer_within {
+        return format!("no answer within {quiet:?}");
+    }
     let mut lines = vec![match &e.status {
         Some(status) => format!("status {}", check_words(status)),
         None => "a successful status (below 400)".to_owned(),
@@ -612,6 +630,9 @@ fn sql_expected(x: &super::scenario::SqlExpect) -> String {
     let mut lines = Vec::new();
     if let Some(state) = &x.sqlstate {
         lines.push(format!("fails with SQLSTATE {state}"));
+    }
+    if let Some(c) = &x.error {
+        lines.push(format!("fails with an error {}", check_words(c)));
     }
     if let Some(c) = &x.rows {
         lines.push(format!("rows {}", check_words(c)));
@@ -667,7 +688,7 @@ pub fn cut(text: &str) -> String {
     format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
-fn db_error(e: &tokio_postgres::Error) -> String {
+pub(super) fn db_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
         None => e.to_string(),

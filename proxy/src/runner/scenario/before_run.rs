@@ -16,6 +16,7 @@ pub(super) fn check_action(
     proxies: &BTreeMap<String, ProxyRef>,
     captures: &[String],
 ) -> Result<(), String> {
+    super::negative::check(action)?;
     match action {
         Action::Fault(f) => {
             if !proxies.contains_key(&f.proxy) {
@@ -27,7 +28,10 @@ pub(super) fn check_action(
             }
         }
         Action::WaitUntil(w) => {
-            if matches!(*w.check, Action::WaitUntil(_) | Action::Sleep(_)) {
+            if matches!(
+                *w.check,
+                Action::WaitUntil(_) | Action::Holds(_) | Action::Sleep(_)
+            ) {
                 return Err(format!(
                     "wait_until: cannot wait on a {} step",
                     w.check.kind()
@@ -43,6 +47,7 @@ pub(super) fn check_action(
                     | Action::Sleep(_)
                     | Action::Fault(_)
                     | Action::Tcp(_)
+                    | Action::Holds(_)
             ) {
                 return Err(format!(
                     "capture: takes a value from an http, exec or sql step, not {}",
@@ -61,6 +66,7 @@ pub(super) fn check_action(
                 return Err("http: give json or body, not both".into());
             }
         }
+        Action::Holds(h) => check_action(&h.check, proxies, captures)?,
         Action::Sleep(_) | Action::Exec(_) | Action::Tcp(_) | Action::Sql(_) => {}
     }
     let references = vars::references(action);

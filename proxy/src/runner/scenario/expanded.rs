@@ -17,6 +17,7 @@ impl Strings for Action {
             Self::Tcp(t) => t.address.each_string(each),
             Self::Sql(s) => s.each_string(each),
             Self::Capture(c) => c.from.each_string(each),
+            Self::Holds(h) => h.check.each_string(each),
         }
     }
 }
@@ -65,6 +66,7 @@ impl Strings for SqlStep {
         self.query.each_string(each);
         self.expect.value.each_string(each);
         self.expect.rows.each_string(each);
+        self.expect.error.each_string(each);
     }
 }
 

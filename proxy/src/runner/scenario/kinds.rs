@@ -23,6 +23,7 @@ pub enum Action {
     Tcp(TcpStep),
     Sql(SqlStep),
     Capture(CaptureStep),
+    Holds(super::holds::HoldsStep),
 }
 
 /// A step's table: its `name`, and one kind.
@@ -34,7 +35,7 @@ pub(super) static STEP: Shape = Shape {
 
 /// A step as `wait_until.check` and `capture.from` hold it: written as a
 /// step is (a `name` there is allowed, and unused).
-fn nested_step<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Action>, D::Error> {
+pub(super) fn nested_step<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Action>, D::Error> {
     STEP.deserialize(d).map(|table| Box::new(table.chosen))
 }
 
@@ -141,6 +142,12 @@ pub struct HttpExpect {
     /// An upper bound on the response time.
     #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub within: Option<Duration>,
+    /// The request must not be answered (no response head) for this long:
+    /// the step waits that long and no longer, and passes when nothing
+    /// came. A connection that fails before then is an answer too, and
+    /// fails the step. Given alone, without the other expectations.
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub no_answer_within: Option<Duration>,
 }
 
 /// Repeat a check until it holds or time runs out.
@@ -197,6 +204,20 @@ pub struct TcpStep {
     pub connects: bool,
     #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub within: Option<Duration>,
+    /// With `connects = false`: how the connection must fail, `refused`
+    /// or `timeout` (no answer within `within`).
+    #[serde(default)]
+    pub failure: Option<TcpFailure>,
+}
+
+/// How a TCP connection is not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpFailure {
+    /// The peer answers with a reset (nothing listens, or a disabled proxy).
+    Refused,
+    /// No answer at all within `within` (a dropped SYN).
+    Timeout,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +243,10 @@ pub struct SqlExpect {
     /// The query must fail with this SQLSTATE.
     #[serde(default)]
     pub sqlstate: Option<String>,
+    /// The query must fail with an error whose message meets this check
+    /// (e.g. `"~ does not exist"`); with `sqlstate`, both must hold.
+    #[serde(default)]
+    pub error: Option<Check>,
 }
 
 /// Run a step and keep one of its values as `${name}` for later steps.
@@ -258,6 +283,7 @@ impl Action {
             Self::Tcp(_) => "tcp",
             Self::Sql(_) => "sql",
             Self::Capture(_) => "capture",
+            Self::Holds(_) => "holds",
         }
     }
 }

@@ -56,7 +56,9 @@
 mod before_run;
 mod expanded;
 mod file;
+mod holds;
 mod kinds;
+mod negative;
 #[cfg(test)]
 mod tests;
 
@@ -67,8 +69,9 @@ use serde::Deserialize;
 
 pub use kinds::{
     Action, CaptureStep, Check, ExecExpect, ExecStep, FaultOperation, FaultStep, HttpExpect,
-    HttpStep, SqlExpect, SqlStep, TcpStep, WaitStep,
+    HttpStep, SqlExpect, SqlStep, TcpFailure, TcpStep, WaitStep,
 };
+pub use holds::HoldsStep;
 
 use crate::listener::Mode;
 use crate::registry::deserialize_mode;
