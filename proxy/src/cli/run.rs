@@ -23,8 +23,11 @@ Step kinds: fault, http, wait_until, sleep, exec, tcp, sql, capture; `${VAR}` an
 and every proxy is put back as it was found. `http` steps check https:// servers\n\
 against the system's CA certificates, or as a top-level `tls = { ca = \"ca.pem\" }`\n\
 (or `insecure = true`) says.\n\n\
-Exit codes: 0 every scenario passed; 1 a check failed; 2 a bad scenario file or\n\
-an unreachable stack.")]
+A top-level `known_failure = \"why\"` marks a scenario the system under test is\n\
+known to fail: a failed check then counts as expected (KNOWN FAILURE), and a pass\n\
+fails the run (fixed? remove the mark).\n\n\
+Exit codes: 0 every scenario passed (or failed as known); 1 a check failed, or a\n\
+known failure passed; 2 a bad scenario file or an unreachable stack.")]
 pub struct RunArgs {
     /// Scenario files (TOML).
     #[arg(required = true, value_name = "FILE")]
@@ -99,8 +102,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             match runner.run(scenario).await {
                 Ok(report) => {
                     unreachable |= report.unreachable();
-                    if let Some(failure) = report.failure().filter(|_| !report.passed()) {
+                    if let Some(failure) = report.unexpected() {
                         eprintln!("\n{failure}\n");
+                    } else if report.failed_as_known() {
+                        eprintln!(
+                            "\nKNOWN FAILURE ({}), failed as expected: {}\n",
+                            report.known_failure.as_deref().unwrap_or_default(),
+                            report.failure().unwrap_or_default()
+                        );
                     }
                     reports.push(report);
                 }
@@ -112,10 +121,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
 
-        let passed = reports.iter().filter(|r| r.passed()).count();
+        let passed = reports
+            .iter()
+            .filter(|r| r.passed() && r.known_failure.is_none())
+            .count();
+        let known = reports.iter().filter(|r| r.failed_as_known()).count();
         eprintln!(
-            "\n{passed} of {} scenarios passed{}",
+            "\n{passed} of {} scenarios passed{}{}",
             scenarios.len(),
+            if known > 0 {
+                format!(", {known} failed as known")
+            } else {
+                String::new()
+            },
             if runner.interrupt().is_cancelled() {
                 " (interrupted)"
             } else {
@@ -152,7 +170,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(if unreachable {
             ExitCode::from(2)
-        } else if passed == scenarios.len() {
+        } else if passed + known == scenarios.len() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

@@ -118,7 +118,7 @@ pub fn render(entries: &[Entry]) -> String {
     let written = humantime::format_rfc3339_seconds(SystemTime::now());
     let passed = entries
         .iter()
-        .filter(|e| matches!(e, Entry::Ran(r) if r.passed()))
+        .filter(|e| matches!(e, Entry::Ran(r) if r.as_expected()))
         .count();
     let _ = write!(
         out,
@@ -144,9 +144,11 @@ fn summary(out: &mut String, entries: &[Entry]) {
             Entry::Ran(r) => (
                 r.name.as_str(),
                 verdict(r),
-                if r.passed() { "pass" } else { "fail" },
+                verdict_class(r),
                 seconds(r.duration),
-                r.failure().filter(|_| !r.passed()).unwrap_or_default(),
+                r.unexpected()
+                    .or_else(|| known_why(r))
+                    .unwrap_or_default(),
             ),
             Entry::NotRun { name, why, .. } => (
                 name.as_str(),
@@ -166,8 +168,32 @@ fn summary(out: &mut String, entries: &[Entry]) {
     out.push_str("</tbody></table></section>\n");
 }
 
+/// The verdict's colour: a known failure is neither a pass nor a failure.
+fn verdict_class(report: &ScenarioReport) -> &'static str {
+    if report.failed_as_known() {
+        "known"
+    } else if report.as_expected() {
+        "pass"
+    } else {
+        "fail"
+    }
+}
+
+/// For a known failure: the mark's reason and the failure it expects.
+fn known_why(report: &ScenarioReport) -> Option<String> {
+    report.failed_as_known().then(|| {
+        format!(
+            "known failure ({}): {}",
+            report.known_failure.as_deref().unwrap_or_default(),
+            report.failure().unwrap_or_default()
+        )
+    })
+}
+
 fn verdict(report: &ScenarioReport) -> &'static str {
-    if report.passed() {
+    if report.known_failure.is_some() && !report.unreachable() && !report.interrupted {
+        report.verdict_word()
+    } else if report.passed() {
         "PASSED"
     } else if report.unreachable() {
         "UNREACHABLE"
@@ -189,17 +215,17 @@ fn not_run(out: &mut String, index: usize, name: &str, file: &str, why: &str) {
 }
 
 fn scenario(out: &mut String, index: usize, report: &ScenarioReport) {
-    let class = if report.passed() { "pass" } else { "fail" };
+    let class = verdict_class(report);
     let _ = writeln!(
         out,
         "<section class=\"scenario\" id=\"s{index}\" data-verdict=\"{}\"><h2><span class=\"verdict {class}\">{}</span> {}</h2><p class=\"quiet\">{} · {}</p>",
-        verdict(report).to_ascii_lowercase(),
+        verdict(report).to_ascii_lowercase().replace(' ', "-"),
         verdict(report),
         esc(&report.name),
         esc(&report.file.display().to_string()),
         esc(&report.summary_line())
     );
-    if let Some(failure) = report.failure().filter(|_| !report.passed()) {
+    if let Some(failure) = report.unexpected().or_else(|| known_why(report)) {
         let _ = writeln!(out, "<pre class=\"why\">{}</pre>", esc(&failure));
     }
     let windows = windows(report);

@@ -116,6 +116,8 @@ pub struct ScenarioReport {
     /// The faults each proxy had when the run started (proxies the run
     /// created had none).
     pub faults_at_start: Vec<(String, Vec<String>)>,
+    /// The scenario's `known_failure` mark: why it is expected to fail.
+    pub known_failure: Option<String>,
 }
 
 impl ScenarioReport {
@@ -128,6 +130,62 @@ impl ScenarioReport {
             interrupted: false,
             restore_failure: None,
             faults_at_start: Vec::new(),
+            known_failure: scenario.known_failure.clone(),
+        }
+    }
+
+    /// Marked as a known failure, and a check failed: as expected. An
+    /// unreachable stack, an interrupt or proxies not put back are not.
+    pub fn failed_as_known(&self) -> bool {
+        self.known_failure.is_some()
+            && !self.passed()
+            && !self.unreachable()
+            && !self.interrupted
+            && self.restore_failure.is_none()
+    }
+
+    /// Marked as a known failure, and every step passed.
+    pub fn unexpectedly_passed(&self) -> bool {
+        self.known_failure.is_some() && self.passed()
+    }
+
+    /// What the run's exit code counts: passed, or, for a scenario marked
+    /// as a known failure, failed as expected.
+    pub fn as_expected(&self) -> bool {
+        if self.known_failure.is_some() {
+            self.failed_as_known()
+        } else {
+            self.passed()
+        }
+    }
+
+    /// Why the scenario did not go as expected (`None` when it did).
+    pub fn unexpected(&self) -> Option<String> {
+        if self.unexpectedly_passed() {
+            return Some(format!(
+                "{}: {}: {}",
+                self.file.display(),
+                UNEXPECTED_PASS,
+                self.known_failure.as_deref().unwrap_or_default()
+            ));
+        }
+        if self.as_expected() {
+            None
+        } else {
+            self.failure()
+        }
+    }
+
+    /// "PASSED", "FAILED", "KNOWN FAILURE", "UNEXPECTEDLY PASSED".
+    pub fn verdict_word(&self) -> &'static str {
+        if self.failed_as_known() {
+            "KNOWN FAILURE"
+        } else if self.unexpectedly_passed() {
+            "UNEXPECTEDLY PASSED"
+        } else if self.passed() {
+            "PASSED"
+        } else {
+            "FAILED"
         }
     }
 
@@ -168,14 +226,21 @@ impl ScenarioReport {
             .filter(|s| s.outcome != Outcome::Skipped)
             .count();
         let failed = self.steps.iter().filter(|s| !s.passed()).count();
-        format!(
+        let mut line = format!(
             "{} {} ({} steps run, {} failed, {:.2}s)",
-            if self.passed() { "PASSED" } else { "FAILED" },
+            self.verdict_word(),
             self.name,
             ran,
             failed,
             self.duration.as_secs_f64()
-        )
+        );
+        if let Some(why) = &self.known_failure {
+            if self.unexpectedly_passed() {
+                line.push_str(&format!(": {UNEXPECTED_PASS}"));
+            }
+            line.push_str(&format!(" [known failure: {why}]"));
+        }
+        line
     }
 
     pub fn to_json(&self) -> Value {
@@ -183,6 +248,9 @@ impl ScenarioReport {
             "name": self.name,
             "file": self.file.display().to_string(),
             "passed": self.passed(),
+            "known_failure": self.known_failure,
+            "as_expected": self.as_expected(),
+            "verdict": self.verdict_word(),
             "seconds": self.duration.as_secs_f64(),
             "failure": self.failure(),
             "steps": self.steps.iter().map(|s| json!({
@@ -208,10 +276,11 @@ impl ScenarioReport {
 
 /// A JUnit XML report: one testsuite, one testcase per scenario.
 pub fn junit(reports: &[ScenarioReport]) -> String {
-    let failures = reports.iter().filter(|r| !r.passed()).count();
+    let failures = reports.iter().filter(|r| !r.as_expected()).count();
+    let skipped = reports.iter().filter(|r| r.failed_as_known()).count();
     let seconds: f64 = reports.iter().map(|r| r.duration.as_secs_f64()).sum();
     let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"faultgate\" tests=\"{}\" failures=\"{failures}\" time=\"{seconds:.3}\">\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"faultgate\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{seconds:.3}\">\n",
         reports.len()
     );
     for report in reports {
@@ -221,7 +290,19 @@ pub fn junit(reports: &[ScenarioReport]) -> String {
             escape(&report.name),
             report.duration.as_secs_f64()
         ));
-        if let Some(failure) = report.failure().filter(|_| !report.passed()) {
+        if report.failed_as_known() {
+            // CI tools show a skipped case with its message, apart from
+            // passes and failures.
+            let failure = report.failure().unwrap_or_default();
+            xml.push_str(&format!(
+                "    <skipped message=\"{}\">{}</skipped>\n",
+                escape(&format!(
+                    "KNOWN FAILURE: {}",
+                    report.known_failure.as_deref().unwrap_or_default()
+                )),
+                escape(&format!("failed as expected: {failure}"))
+            ));
+        } else if let Some(failure) = report.unexpected() {
             xml.push_str(&format!(
                 "    <failure message=\"{}\">{}</failure>\n",
                 escape(first_line(&failure)),
@@ -235,6 +316,10 @@ pub fn junit(reports: &[ScenarioReport]) -> String {
     xml.push_str("</testsuite>\n");
     xml
 }
+
+/// What a scenario marked as a known failure that passed is told.
+pub const UNEXPECTED_PASS: &str =
+    "passed but is marked as a known failure (fixed? remove the mark)";
 
 fn escape(text: &str) -> String {
     text.chars()

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-static REFERENCE: LazyLock<Regex> =
+pub(crate) static REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}").unwrap());
 
 /// The values a run has: captures first, then the environment.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::before_run::check_action;
 use super::kinds::{Action, STEP};
+use super::templates::{Made, Templates, Written};
 use super::{ProxyRef, Scenario, ScenarioError, Step};
 use crate::tls::ClientTls;
 
@@ -27,12 +28,18 @@ struct File {
     steps: Vec<toml::Spanned<NamedStep>>,
     #[serde(default)]
     teardown: Vec<toml::Spanned<NamedStep>>,
+    #[serde(default)]
+    known_failure: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    templates: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
 
 /// A step's table: a name, maybe, and what it does.
 pub(super) struct NamedStep {
     pub(super) name: Option<String>,
-    pub(super) action: Action,
+    pub(super) kind: Written,
 }
 
 impl<'de> Deserialize<'de> for NamedStep {
@@ -40,7 +47,7 @@ impl<'de> Deserialize<'de> for NamedStep {
         let mut table = STEP.deserialize(d)?;
         Ok(Self {
             name: table.fields.remove("name"),
-            action: table.chosen,
+            kind: table.chosen,
         })
     }
 }
@@ -62,10 +69,17 @@ impl Scenario {
             line,
             message,
         };
-        let raw: File = toml::from_str(text).map_err(|e| {
+        let mut raw: File = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(1, |s| line_of(text, s.start));
             invalid(line, e.message().to_owned())
         })?;
+        let mut templates = Templates::default();
+        templates
+            .add(std::mem::take(&mut raw.templates), file, text)
+            .map_err(|(line, m)| invalid(line, m))?;
+        templates
+            .include(&raw.include, file, &mut raw.proxies)
+            .map_err(|m| invalid(1, m))?;
         // A capture is known to the steps after it, in its section and the
         // ones after.
         let mut captures = Vec::new();
@@ -73,15 +87,23 @@ impl Scenario {
             let mut steps = Vec::new();
             for (i, spanned) in written.into_iter().enumerate() {
                 let line = line_of(text, spanned.span().start);
-                let NamedStep { name, action } = spanned.into_inner();
-                check_action(&action, &raw.proxies, &captures)
-                    .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?;
-                if let Action::Capture(capture) = &action {
-                    captures.push(capture.var.clone());
+                let NamedStep { name, kind } = spanned.into_inner();
+                let made = match kind {
+                    Written::Step(action) => vec![Made { name, action }],
+                    Written::Use(used) => templates
+                        .expand(&used, name)
+                        .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?,
+                };
+                for Made { name, action } in made {
+                    check_action(&action, &raw.proxies, &captures)
+                        .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?;
+                    if let Action::Capture(capture) = &action {
+                        captures.push(capture.var.clone());
+                    }
+                    let name =
+                        name.unwrap_or_else(|| format!("{section}[{}] {}", i + 1, action.kind()));
+                    steps.push(Step { name, line, action });
                 }
-                let name =
-                    name.unwrap_or_else(|| format!("{section}[{}] {}", i + 1, action.kind()));
-                steps.push(Step { name, line, action });
             }
             Ok::<_, ScenarioError>(steps)
         };
@@ -100,11 +122,12 @@ impl Scenario {
             setup,
             steps,
             teardown,
+            known_failure: raw.known_failure,
         })
     }
 }
 
 /// 1-based line of byte offset `at`.
-fn line_of(text: &str, at: usize) -> usize {
+pub(super) fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1
 }
