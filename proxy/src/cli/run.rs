@@ -18,7 +18,12 @@ api = \"${FAULTGATE_API:-http://127.0.0.1:8474}\"\n\n  \
 fault = { proxy = \"gitea\", add = { type = \"http_blackhole\", attributes = { path_prefix = \"/org/a.git/\" } } }\n\n  \
 [[steps]]\n  \
 wait_until = { within = \"30s\", every = \"1s\", check = { http = { url = \"${OPAL}/healthcheck\" } } }\n\n\
-Step kinds: fault, http, wait_until, sleep, exec, tcp, sql, capture; `${VAR}` and\n\
+Step kinds: fault, http, wait_until, holds, sleep, exec, tcp, sql, capture, and\n\
+`use = { template = \"name\", with = { param = \"value\" } }` of a top-level\n\
+`[templates.name]` (here or in a file named by `include = [\"shared.toml\"]`).\n\
+`holds = { for = \"10s\", every = \"1s\", check = { ... } }` must keep passing;\n\
+`http.expect.no_answer_within = \"2s\"` passes on a hang; `sql.expect.error`,\n\
+`exec.expect.code = \"!= 0\"` and `tcp.failure = \"refused\"` expect a failure. `${VAR}` and\n\
 `${VAR:-default}` come from the environment and from captures. Teardown always runs,\n\
 and every proxy is put back as it was found. `http` steps check https:// servers\n\
 against the system's CA certificates, or as a top-level `tls = { ca = \"ca.pem\" }`\n\

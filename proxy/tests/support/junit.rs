@@ -8,6 +8,8 @@ use std::path::Path;
 pub struct Case {
     pub name: String,
     pub failure: Option<String>,
+    /// The `message` of its `<skipped>`, if it has one.
+    pub skipped: Option<String>,
 }
 
 /// The test cases of the report at `path`; panics if it is not XML.
@@ -23,6 +25,10 @@ pub fn cases(path: &Path) -> Vec<Case> {
                 .children()
                 .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
                 .map(|f| f.text().unwrap_or_default().to_owned()),
+            skipped: case
+                .children()
+                .find(|n| n.has_tag_name("skipped"))
+                .map(|s| s.attribute("message").unwrap_or_default().to_owned()),
         })
         .collect()
 }

@@ -26,7 +26,20 @@
 //! ones for that long, then back).
 //!
 //! Each step is a table with an optional `name` and exactly one kind:
-//! `fault`, `http`, `wait_until`, `sleep`, `exec`, `tcp`, `sql` or `capture`.
+//! `fault`, `http`, `wait_until`, `sleep`, `exec`, `tcp`, `sql`, `capture`
+//! or `holds`, or `use` of a template (see [`templates`]).
+//! `holds = { for = "10s", every = "1s", check = { ... } }` is the inverse
+//! of `wait_until`: the check must pass at every attempt for `for`, and
+//! the first miss fails the step, saying when and why.
+//!
+//! Expectations that something must not happen: `http.expect =
+//! { no_answer_within = "2s" }` (no response head for that long; the step
+//! waits no longer), `exec.expect.code = "!= 0"` (with `stderr`/`stdout`
+//! checks), `sql.expect.sqlstate` and/or `sql.expect.error` (a check of the
+//! error's message), and `tcp = { connects = false, failure = "refused" }`
+//! (or `"timeout"`). `http.expect.within` also bounds the wait: once it has
+//! passed the answer cannot pass, and the step fails there ("no answer
+//! within 2s") rather than at its `timeout` (30 s by default).
 //! `wait_until` repeats the step in its `check` (written the same way) and
 //! `capture` keeps a value of the step in its `from`:
 //!
@@ -65,7 +78,7 @@ mod file;
 mod holds;
 mod kinds;
 mod negative;
-mod templates;
+pub mod templates;
 #[cfg(test)]
 mod tests;
 
