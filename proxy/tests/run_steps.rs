@@ -179,7 +179,10 @@ holds = {{ for = "6s", every = "300ms", check = {{ http = {{ url = "{BETA}", exp
         .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no attempt number: {message}"));
-    assert!(attempt >= 4, "the miss came at attempt {attempt}: {message}");
+    assert!(
+        attempt >= 4,
+        "the miss came at attempt {attempt}: {message}"
+    );
     // The run stopped at the miss, not at `for`.
     assert!(step["seconds"].as_f64().unwrap() < 6.0, "{step}");
 
@@ -277,7 +280,10 @@ http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect =
     let message = step["message"].as_str().unwrap();
     assert!(message.ends_with("no answer within 2s"), "{message}");
     let waited = step["seconds"].as_f64().unwrap();
-    assert!(waited < 10.0, "waited {waited}s for an answer that could not pass");
+    assert!(
+        waited < 10.0,
+        "waited {waited}s for an answer that could not pass"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,7 +470,11 @@ use = { template = "refs", with = { repo = "beta", status = 200 } }
         );
         let out = stack.run(&["--check", file.to_str().unwrap()]).await;
         assert_eq!(out.status.code(), Some(2), "{step}: {}", text(&out));
-        assert!(text(&out).contains(wanted.as_str()), "{step}: {}", text(&out));
+        assert!(
+            text(&out).contains(wanted.as_str()),
+            "{step}: {}",
+            text(&out)
+        );
     }
 }
 
@@ -528,7 +538,10 @@ http = {{ url = "{BETA}", expect = {{ status = {status} }} }}
         "{cases:?}"
     );
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("data-verdict=\"unexpectedly-passed\""), "{page}");
+    assert!(
+        page.contains("data-verdict=\"unexpectedly-passed\""),
+        "{page}"
+    );
 
     // An unreachable stack is not excused by the mark.
     let mut env = stack.env.clone();

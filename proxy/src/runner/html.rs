@@ -146,9 +146,7 @@ fn summary(out: &mut String, entries: &[Entry]) {
                 verdict(r),
                 verdict_class(r),
                 seconds(r.duration),
-                r.unexpected()
-                    .or_else(|| known_why(r))
-                    .unwrap_or_default(),
+                r.unexpected().or_else(|| known_why(r)).unwrap_or_default(),
             ),
             Entry::NotRun { name, why, .. } => (
                 name.as_str(),
@@ -563,6 +561,7 @@ mod tests {
             interrupted: false,
             restore_failure: None,
             faults_at_start: vec![("api".into(), at_start.into_iter().map(Into::into).collect())],
+            known_failure: None,
         }
     }
 

@@ -179,7 +179,10 @@ impl Context<'_> {
         // Once `within` has passed the answer can no longer pass: the wait
         // stops there, not at the step's timeout.
         let timeout = h.timeout.unwrap_or(Duration::from_secs(30));
-        let timeout = h.expect.within.map_or(timeout, |within| within.min(timeout));
+        let timeout = h
+            .expect
+            .within
+            .map_or(timeout, |within| within.min(timeout));
         self.trace.detail = Detail {
             sent: Some(sent_words(&h.method, &url, &headers, body.as_deref())),
             expected: Some(http_expected(&h.expect)),

@@ -89,7 +89,10 @@ impl Scenario {
                 let line = line_of(text, spanned.span().start);
                 let NamedStep { name, kind } = spanned.into_inner();
                 let made = match kind {
-                    Written::Step(action) => vec![Made { name, action }],
+                    Written::Step(action) => vec![Made {
+                        name,
+                        action: *action,
+                    }],
                     Written::Use(used) => templates
                         .expand(&used, name)
                         .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?,

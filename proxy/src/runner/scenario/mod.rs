@@ -87,11 +87,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use holds::HoldsStep;
 pub use kinds::{
     Action, CaptureStep, Check, ExecExpect, ExecStep, FaultOperation, FaultStep, HttpExpect,
     HttpStep, SqlExpect, SqlStep, TcpFailure, TcpStep, WaitStep,
 };
-pub use holds::HoldsStep;
 
 use crate::listener::Mode;
 use crate::registry::deserialize_mode;

@@ -39,7 +39,7 @@ pub const DEPTH: usize = 8;
 
 /// A step as written in a file: a kind, or `use` of a template.
 pub(super) enum Written {
-    Step(Action),
+    Step(Box<Action>),
     Use(UseStep),
 }
 
@@ -226,7 +226,10 @@ impl Templates {
                 (None, _) => None,
             };
             match written.kind {
-                Written::Step(action) => made.push(Made { name: own, action }),
+                Written::Step(action) => made.push(Made {
+                    name: own,
+                    action: *action,
+                }),
                 Written::Use(inner) => self
                     .expand_into(&inner, own, stack, made)
                     .map_err(|m| format!("{place}: {m}"))?,
@@ -395,7 +398,7 @@ impl<'de> Visitor<'de> for WrittenVisitor {
         if name == "use" {
             return content.newtype_variant::<UseStep>().map(Written::Use);
         }
-        Action::deserialize(Kind { name, content }).map(Written::Step)
+        Action::deserialize(Kind { name, content }).map(|action| Written::Step(Box::new(action)))
     }
 }
 

@@ -55,7 +55,8 @@ fn the_kinds_are_the_enums_own() {
             "exec",
             "tcp",
             "sql",
-            "capture"
+            "capture",
+            "holds"
         ]
     );
     assert_eq!(
@@ -64,7 +65,9 @@ fn the_kinds_are_the_enums_own() {
     );
 }
 
-const KINDS: &str = "one of: fault, http, wait_until, sleep, exec, tcp, sql, capture";
+const KINDS: &str = "one of: fault, http, wait_until, sleep, exec, tcp, sql, capture, holds, use";
+/// In a step inside a step (`wait_until.check`, `capture.from`), which cannot `use`.
+const NESTED_KINDS: &str = "one of: fault, http, wait_until, sleep, exec, tcp, sql, capture, holds";
 const OPERATIONS: &str = "one of: add, remove, replace, clear, enabled, bounce";
 
 #[test]
@@ -80,7 +83,7 @@ fn a_step_without_a_kind_is_refused_at_its_line() {
     let err = parse("[[steps]]\nwait_until = { within = \"1s\", check = {} }\n").unwrap_err();
     assert_eq!(
         err,
-        format!("s.toml:2: this step does nothing: give it one kind, {KINDS}")
+        format!("s.toml:2: this step does nothing: give it one kind, {NESTED_KINDS}")
     );
 }
 
@@ -108,7 +111,7 @@ fn a_step_with_two_kinds_is_refused_naming_them() {
     .unwrap_err();
     assert_eq!(
         err,
-        format!("s.toml:2: this step has 2 kinds, exec and sql: give it one, {KINDS}")
+        format!("s.toml:2: this step has 2 kinds, exec and sql: give it one, {NESTED_KINDS}")
     );
 }
 
@@ -179,7 +182,10 @@ fn fault_operations_read_into_their_variants() {
 
 /// One step's table, read as a file's step is.
 fn step(text: &str) -> Action {
-    toml::from_str::<NamedStep>(text).unwrap().action
+    match toml::from_str::<NamedStep>(text).unwrap().kind {
+        super::templates::Written::Step(action) => *action,
+        super::templates::Written::Use(_) => panic!("a use, not a step: {text}"),
+    }
 }
 
 fn names(action: &Action) -> Vec<String> {
