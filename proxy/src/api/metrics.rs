@@ -132,8 +132,41 @@ pub async fn render(
             proxy.stats().refused_open_files.get()
         );
     }
+    toxic_holds(&mut out, &proxies);
     api_connections(&mut out, &server);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// What each toxic holds now: the gauges that show a system under test
+/// really ran into a hang.
+fn toxic_holds(out: &mut String, proxies: &[Arc<crate::listener::Proxy>]) {
+    let gauges: [(&str, &str, fn(&crate::faults::Holding) -> u64); 2] = [
+        (
+            "faultgate_toxic_connections_held",
+            "Connections a toxic is holding now: their data in the toxic's direction stopped by its hold step (blackhole and the like), until the toxic is removed or the connection ends.",
+            |h| h.connections(),
+        ),
+        (
+            "faultgate_toxic_requests_held",
+            "HTTP requests a toxic is holding now, unanswered (http_blackhole and the like), until the toxic is removed or the client goes away.",
+            |h| h.requests(),
+        ),
+    ];
+    for (name, help, read) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for proxy in proxies {
+            for fault in &proxy.chain().faults {
+                let _ = writeln!(
+                    out,
+                    "{name}{{proxy=\"{}\",toxic=\"{}\",type=\"{}\"}} {}",
+                    label(proxy.name()),
+                    label(&fault.name),
+                    label(fault.plugin.name()),
+                    read(&fault.holding)
+                );
+            }
+        }
+    }
 }
 
 /// A counter by reason: name, help text, and each reason's counter.
