@@ -155,6 +155,16 @@ async fn every_verb_switches_faults_on_a_live_proxy() {
         added.stdout,
         "added upstream blackhole toxic hang on proxy echo: toxicity 1.0, -\n"
     );
+    // The change made by hand is told in faultgate's log, at info.
+    support::eventually("the change is logged", Duration::from_secs(5), || async {
+        faultgate.log().lines().any(|l| {
+            l.contains(" INFO ")
+                && l.contains("fault changed")
+                && l.contains(r#"toxic="hang" type=blackhole"#)
+                && l.contains(r#"call="POST /proxies/echo/toxics""#)
+        })
+    })
+    .await;
     let mut held = TcpStream::connect(&listen).await.unwrap();
     held.write_all(b"ping").await.unwrap();
     let mut back = [0u8; 4];

@@ -14,6 +14,8 @@ use axum::response::IntoResponse;
 use super::AppState;
 use super::server::ServerStats;
 use crate::conn::{Counter, Stats};
+use crate::faults::Holding;
+use crate::listener::Proxy;
 
 /// One per-proxy metric: name, Prometheus type, help text, and how to read it.
 type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
@@ -137,10 +139,13 @@ pub async fn render(
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
+/// One per-toxic gauge of holds: name, help text, and how to read it.
+type HoldGauge = (&'static str, &'static str, fn(&Holding) -> u64);
+
 /// What each toxic holds now: the gauges that show a system under test
 /// really ran into a hang.
-fn toxic_holds(out: &mut String, proxies: &[Arc<crate::listener::Proxy>]) {
-    let gauges: [(&str, &str, fn(&crate::faults::Holding) -> u64); 2] = [
+fn toxic_holds(out: &mut String, proxies: &[Arc<Proxy>]) {
+    let gauges: [HoldGauge; 2] = [
         (
             "faultgate_toxic_connections_held",
             "Connections a toxic is holding now: their data in the toxic's direction stopped by its hold step (blackhole and the like), until the toxic is removed or the connection ends.",
