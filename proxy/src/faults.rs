@@ -2,8 +2,10 @@
 //! direction. Toxiproxy calls these "toxics"; the control API keeps that word.
 
 mod clients;
+mod holding;
 
 pub use clients::ClientFilter;
+pub use holding::{Held, HoldGuard, Holding};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Fault {
     pub instance: InstanceSlot,
     /// Connections (or requests) rolled so far, for `every`.
     rolled: AtomicU64,
+    /// What the fault holds now, for `/metrics`.
+    pub holding: Arc<Holding>,
 }
 
 /// What a fault is made of, checked.
@@ -83,6 +87,7 @@ impl Fault {
             warnings: spec.warnings,
             instance,
             rolled: AtomicU64::new(0),
+            holding: Arc::default(),
         })
     }
 
@@ -101,7 +106,9 @@ impl Fault {
             contract_attributes: self.contract_attributes.clone(),
             warnings: self.warnings.clone(),
         };
-        Self::with_id(self.id, spec, seed).await
+        let mut rebound = Self::with_id(self.id, spec, seed).await?;
+        rebound.holding = self.holding.clone();
+        Ok(rebound)
     }
 
     /// Whether the fault applies to one connection direction (`salt` 1 or

@@ -14,6 +14,8 @@ use axum::response::IntoResponse;
 use super::AppState;
 use super::server::ServerStats;
 use crate::conn::{Counter, Stats};
+use crate::faults::Holding;
+use crate::listener::Proxy;
 
 /// One per-proxy metric: name, Prometheus type, help text, and how to read it.
 type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
@@ -132,8 +134,44 @@ pub async fn render(
             proxy.stats().refused_open_files.get()
         );
     }
+    toxic_holds(&mut out, &proxies);
     api_connections(&mut out, &server);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// One per-toxic gauge of holds: name, help text, and how to read it.
+type HoldGauge = (&'static str, &'static str, fn(&Holding) -> u64);
+
+/// What each toxic holds now: the gauges that show a system under test
+/// really ran into a hang.
+fn toxic_holds(out: &mut String, proxies: &[Arc<Proxy>]) {
+    let gauges: [HoldGauge; 2] = [
+        (
+            "faultgate_toxic_connections_held",
+            "Connections a toxic is holding now: their data in the toxic's direction stopped by its hold step (blackhole and the like), until the toxic is removed or the connection ends.",
+            |h| h.connections(),
+        ),
+        (
+            "faultgate_toxic_requests_held",
+            "HTTP requests a toxic is holding now, unanswered (http_blackhole and the like), until the toxic is removed or the client goes away.",
+            |h| h.requests(),
+        ),
+    ];
+    for (name, help, read) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for proxy in proxies {
+            for fault in &proxy.chain().faults {
+                let _ = writeln!(
+                    out,
+                    "{name}{{proxy=\"{}\",toxic=\"{}\",type=\"{}\"}} {}",
+                    label(proxy.name()),
+                    label(&fault.name),
+                    label(fault.plugin.name()),
+                    read(&fault.holding)
+                );
+            }
+        }
+    }
 }
 
 /// A counter by reason: name, help text, and each reason's counter.

@@ -1,5 +1,6 @@
 //! Command-line parsing and the verbs.
 
+mod ctl;
 mod health;
 mod logging;
 mod plugin;
@@ -28,6 +29,8 @@ faultgate serve --config proxies.toml\n  \
 curl -X POST localhost:8474/proxies -d '{\"name\":\"pg\",\"listen\":\"127.0.0.1:15432\",\"upstream\":\"127.0.0.1:5432\"}'\n  \
 curl -X POST localhost:8474/proxies/pg/toxics -d '{\"type\":\"latency\",\"attributes\":{\"latency\":300}}'\n  \
 faultgate plugin list\n  \
+faultgate toxic add pg -t latency -a latency=300\n  \
+faultgate list\n  \
 faultgate run compose/scenarios/*.toml --junit report.xml"
 )]
 pub struct Cli {
@@ -47,6 +50,10 @@ enum Command {
     /// Exit 0 if a faultgate's control API answers /healthz (for container
     /// health checks).
     Health(health::HealthArgs),
+    /// The verbs that switch faults by hand against a running faultgate,
+    /// as toxiproxy-cli spells them.
+    #[command(flatten)]
+    Ctl(ctl::CtlCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -70,6 +77,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Plugin(command) => plugin::run(command),
         Command::Health(args) => health::run(args),
+        Command::Ctl(command) => ctl::run(command),
     }
 }
 

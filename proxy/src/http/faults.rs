@@ -13,7 +13,7 @@ use super::repeat::Repeat;
 use super::{Body, edits, full, per_request};
 use crate::clock;
 use crate::conn::Connection;
-use crate::faults::{Chain, Fault};
+use crate::faults::{Chain, Fault, Held};
 use crate::plugin_host::{
     Action, AnyInstance, ConnContext, Exchange, Fresh, Header, HttpEdits, PluginError,
     PluginResponse, RequestHead, ResponseHead,
@@ -136,40 +136,48 @@ impl<'a> RequestFaults<'a> {
         edited: bool,
     ) -> Result<Outcome, PluginError> {
         let mut cursor = self.arrived;
-        let mut acted = edited;
-        let outcome = 'actions: {
-            for action in actions {
-                match action {
-                    Action::Pass => break,
-                    Action::Delay(micros) => {
-                        acted = true;
-                        cursor = clock::add_micros(cursor, micros);
-                        if !self.wait(fault, Some(cursor)).await {
-                            break;
-                        }
-                    }
-                    Action::Drop => {
-                        acted = true;
-                        self.wait(fault, None).await;
+        // Counted when the fault starts to act, not when it is done: a
+        // request it holds may never be done.
+        let mut acted = false;
+        if edited {
+            self.count_acted(fault, &mut acted);
+        }
+        for action in actions {
+            match action {
+                Action::Pass => break,
+                Action::Delay(micros) => {
+                    self.count_acted(fault, &mut acted);
+                    cursor = clock::add_micros(cursor, micros);
+                    if !self.wait(fault, Some(cursor)).await {
                         break;
                     }
-                    Action::Respond(answer) => {
-                        acted = true;
-                        break 'actions Outcome::Respond(plugin_response(fault, answer)?);
-                    }
-                    Action::Reset => {
-                        acted = true;
-                        break 'actions Outcome::Reset;
-                    }
+                }
+                Action::Drop => {
+                    self.count_acted(fault, &mut acted);
+                    let _held = fault.holding.hold(Held::Request);
+                    self.wait(fault, None).await;
+                    break;
+                }
+                Action::Respond(answer) => {
+                    self.count_acted(fault, &mut acted);
+                    return Ok(Outcome::Respond(plugin_response(fault, answer)?));
+                }
+                Action::Reset => {
+                    self.count_acted(fault, &mut acted);
+                    return Ok(Outcome::Reset);
                 }
             }
-            Outcome::Pass
-        };
-        if acted {
-            self.conn.stats.faults_injected.inc();
-            tracing::debug!(proxy = %self.conn.proxy, conn = self.conn.id, request = self.number, toxic = %fault.name, "fault acted");
         }
-        Ok(outcome)
+        Ok(Outcome::Pass)
+    }
+
+    /// Counts `fault` as having acted on this request, once.
+    fn count_acted(&self, fault: &Fault, acted: &mut bool) {
+        if std::mem::replace(acted, true) {
+            return;
+        }
+        self.conn.stats.faults_injected.inc();
+        tracing::debug!(proxy = %self.conn.proxy, conn = self.conn.id, request = self.number, toxic = %fault.name, "fault acted");
     }
 
     /// Waits until `until` (forever if `None`); returns false if the fault

@@ -106,8 +106,8 @@ pub(super) enum Wait {
     /// Nothing to do until data arrives.
     Idle,
     Until(Instant),
-    /// Read nothing until the holding fault goes.
-    Hold,
+    /// Read nothing until the holding fault (this id) goes.
+    Hold(u64),
     /// A fault's reply waits for room among the replies queued for its
     /// peer: read nothing until the other direction has written some out.
     ReplyRoom,

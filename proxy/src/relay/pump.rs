@@ -39,7 +39,7 @@ use super::stages::{Instance, PgStage, Stage, Stages};
 use super::streamed::Streamed;
 use crate::clock;
 use crate::conn::{Connection, Ended};
-use crate::faults::{Chain, Fault};
+use crate::faults::{Chain, Fault, Held, HoldGuard};
 use crate::net::{Ending, Source};
 use crate::plugin_host::{ByteRange, Direction, PluginError, Step};
 use crate::postgres::{Framed, Malformed};
@@ -151,18 +151,30 @@ impl<P: Protocol> Pump<P> {
         }
         self.chain.mark_changed();
         let mut held = false;
+        // Counts this direction under the fault holding it, for `/metrics`.
+        let mut holder: Option<(u64, HoldGuard)> = None;
         loop {
             let wait = self.advance(writer).await?;
-            if held != matches!(wait, Wait::Hold) {
+            if held != matches!(wait, Wait::Hold(_)) {
                 held = !held;
                 self.conn.live.set_held(self.direction, held);
+            }
+            let holding = match wait {
+                Wait::Hold(fault_id) => Some(fault_id),
+                _ => None,
+            };
+            if holder.as_ref().map(|(id, _)| *id) != holding {
+                holder = holding.and_then(|id| {
+                    let fault = self.stages.fault(id)?;
+                    Some((id, fault.holding.hold(Held::Connection)))
+                });
             }
             if let Wait::Finished = wait {
                 return writer.shutdown().await.map_err(|e| self.conn.io_failed(e));
             }
             let can_read = !self.eof_read
                 && self.queued_bytes < MAX_READ_AHEAD
-                && !matches!(wait, Wait::Hold | Wait::ReplyRoom);
+                && !matches!(wait, Wait::Hold(_) | Wait::ReplyRoom);
             let wants_room = matches!(wait, Wait::ReplyRoom);
             let deadline = match wait {
                 Wait::Until(at) => Some(tokio::time::Instant::from_std(at)),
@@ -287,7 +299,7 @@ impl<P: Protocol> Pump<P> {
                 }
                 Step::Hold => {
                     top.steps.push_front(Op::Step(Step::Hold));
-                    return Ok(Wait::Hold);
+                    return Ok(Wait::Hold(top.fault_id));
                 }
                 Step::Close => {
                     // The client's side of a `postgres` connection lets the

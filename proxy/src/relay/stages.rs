@@ -91,6 +91,14 @@ impl Stages {
             .map_or(self.stages.len(), |i| i + 1)
     }
 
+    /// Fault `fault_id`, if it is still on this direction.
+    pub fn fault(&self, fault_id: u64) -> Option<&Arc<Fault>> {
+        self.stages
+            .iter()
+            .find(|s| s.fault.id == fault_id)
+            .map(|s| &s.fault)
+    }
+
     /// The plugin of fault `fault_id`, for messages.
     pub fn plugin_name(&self, fault_id: u64) -> String {
         self.stages
