@@ -27,6 +27,7 @@
 mod bindings;
 mod cache;
 mod description;
+mod declarations;
 mod engine;
 pub mod engine_config;
 mod error;
