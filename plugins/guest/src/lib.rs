@@ -267,7 +267,11 @@ impl Description {
     /// in, among those its kind works in; without it, all of them. Carried
     /// as the reserved attribute [`MODES`].
     pub fn modes(self, modes: &[&str]) -> Self {
-        self.declaration(MODES, &modes.join(","), "the proxy modes this fault acts in")
+        self.declaration(
+            MODES,
+            &modes.join(","),
+            "the proxy modes this fault acts in",
+        )
     }
 
     fn declaration(mut self, name: &str, value: &str, summary: &str) -> Self {
@@ -388,12 +392,7 @@ pub struct Attrs {
 impl Attrs {
     /// Checks names against the description: unknown ones are an error.
     pub fn new(values: Vec<(String, Value)>, description: &Description) -> Result<Self, String> {
-        let accepted = || {
-            description
-                .attributes
-                .iter()
-                .filter(|a| !is_declaration(a))
-        };
+        let accepted = || description.attributes.iter().filter(|a| !is_declaration(a));
         for (name, _) in &values {
             if !accepted().any(|a| &a.name == name) {
                 let known: Vec<&str> = accepted().map(|a| a.name.as_str()).collect();

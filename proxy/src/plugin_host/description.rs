@@ -52,7 +52,8 @@ pub struct Description {
 impl Description {
     /// Whether the plugin acts on this stream.
     pub fn acts_on_stream(&self, stream: bindings::Direction) -> bool {
-        self.streams.contains(&super::declarations::stream_name(stream))
+        self.streams
+            .contains(&super::declarations::stream_name(stream))
     }
 
     /// Whether the plugin acts in this proxy mode ("tcp", "http", "postgres").

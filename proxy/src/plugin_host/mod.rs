@@ -26,8 +26,8 @@
 
 mod bindings;
 mod cache;
-mod description;
 mod declarations;
+mod description;
 mod engine;
 pub mod engine_config;
 mod error;

@@ -37,9 +37,7 @@ impl Registry {
         spec: ToxicSpec,
     ) -> Result<Arc<Fault>, ControlError> {
         let proxies = self.proxies.lock().await;
-        let proxy = proxies
-            .get(proxy_name)
-            .ok_or(ControlError::ProxyNotFound)?;
+        let proxy = proxies.get(proxy_name).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
         let position = chain
             .faults
@@ -68,9 +66,7 @@ impl Registry {
 
     pub async fn remove_toxic(&self, proxy_name: &str, toxic: &str) -> Result<(), ControlError> {
         let proxies = self.proxies.lock().await;
-        let proxy = proxies
-            .get(proxy_name)
-            .ok_or(ControlError::ProxyNotFound)?;
+        let proxy = proxies.get(proxy_name).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
         if chain.find(toxic).is_none() {
             return Err(ControlError::toxic_not_found(proxy_name, toxic, &chain));

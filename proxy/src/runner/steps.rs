@@ -161,10 +161,10 @@ impl Context<'_> {
             Ok(answer) => Ok(answer),
             Err(ControlFailure::Unreachable(m)) => Err(Failed::Stack(m)),
             Err(ControlFailure::Refused {
-                status: status @ (400 | 404 | 409),
+                status: 400 | 404 | 409,
                 message,
             }) => Err(Failed::BadScenario(format!(
-                "the control API refused the fault as bad input ({status}): {message}"
+                "the control API refused the fault as bad input: {message}"
             ))),
             Err(refused) => Err(Failed::Check(format!("the control API refused: {refused}"))),
         }

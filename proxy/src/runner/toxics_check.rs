@@ -110,7 +110,10 @@ fn check_toxic(
         Some(Value::String(kind)) if has_variable(kind) => return,
         Some(Value::String(kind)) => kind,
         None => {
-            found.push((format!("{field}.type"), "missing: every toxic has a type".into()));
+            found.push((
+                format!("{field}.type"),
+                "missing: every toxic has a type".into(),
+            ));
             return;
         }
         Some(other) => {

@@ -17,7 +17,10 @@ impl HttpFault for Blackhole {
         RequestMatch::describe(
             Description::new("http_blackhole", "Never answers matching requests")
                 .version(env!("CARGO_PKG_VERSION"))
-                .streams(&[faultgate_guest::Direction::Upstream, faultgate_guest::Direction::Downstream]),
+                .streams(&[
+                    faultgate_guest::Direction::Upstream,
+                    faultgate_guest::Direction::Downstream,
+                ]),
         )
     }
 

@@ -16,7 +16,10 @@ impl HttpFault for Reset {
         RequestMatch::describe(
             Description::new("http_reset", "Resets the connection on matching requests")
                 .version(env!("CARGO_PKG_VERSION"))
-                .streams(&[faultgate_guest::Direction::Upstream, faultgate_guest::Direction::Downstream]),
+                .streams(&[
+                    faultgate_guest::Direction::Upstream,
+                    faultgate_guest::Direction::Downstream,
+                ]),
         )
     }
 
