@@ -223,7 +223,7 @@ async fn toxics_crud_defaults_and_errors() {
         (status, body),
         (
             404,
-            json!({"error": "toxic not found: proxy \"p\" has no toxic \"slow\"; it has no toxics", "status": 404})
+            json!({"error": "toxic not found: proxy \"p\" has no toxic \"slow\"; its toxics: blackhole_upstream", "status": 404})
         )
     );
 }
