@@ -221,7 +221,10 @@ async fn toxics_crud_defaults_and_errors() {
     let (status, body) = fg.request("DELETE", "/proxies/p/toxics/slow", None).await;
     assert_eq!(
         (status, body),
-        (404, json!({"error": "toxic not found", "status": 404}))
+        (
+            404,
+            json!({"error": "toxic not found: proxy \"p\" has no toxic \"slow\"; its toxics: blackhole_upstream", "status": 404})
+        )
     );
 }
 

@@ -247,6 +247,56 @@ impl Description {
         self.wants_bytes = true;
         self
     }
+
+    /// Declares the streams the fault acts on; the host refuses a toxic
+    /// attached to any other, saying which are supported. Without it a
+    /// fault is taken to act on both. Carried as the reserved attribute
+    /// [`STREAMS`] (see `wit/faultgate.wit`, `attribute-spec`).
+    pub fn streams(self, streams: &[Direction]) -> Self {
+        let names: Vec<&str> = streams
+            .iter()
+            .map(|s| match s {
+                Direction::Upstream => "upstream",
+                Direction::Downstream => "downstream",
+            })
+            .collect();
+        self.declaration(STREAMS, &names.join(","), "the streams this fault acts on")
+    }
+
+    /// Declares the proxy modes (`tcp`, `http`, `postgres`) the fault acts
+    /// in, among those its kind works in; without it, all of them. Carried
+    /// as the reserved attribute [`MODES`].
+    pub fn modes(self, modes: &[&str]) -> Self {
+        self.declaration(
+            MODES,
+            &modes.join(","),
+            "the proxy modes this fault acts in",
+        )
+    }
+
+    fn declaration(mut self, name: &str, value: &str, summary: &str) -> Self {
+        self.attributes.retain(|a| a.name != name);
+        self.attributes.push(AttributeSpec {
+            name: name.to_owned(),
+            type_: ValueType::Text,
+            default: Some(Value::Text(value.to_owned())),
+            summary: summary.to_owned(),
+        });
+        self
+    }
+}
+
+/// The reserved attribute name under which a description declares its
+/// streams (a comma-separated list in its default). Names starting with
+/// `@` are declarations, never attributes a toxic may be given.
+pub const STREAMS: &str = "@streams";
+/// The reserved attribute name under which a description declares its modes.
+pub const MODES: &str = "@modes";
+
+/// Whether an attribute spec is a declaration (`@streams`, `@modes`), not an
+/// attribute a toxic is given.
+fn is_declaration(spec: &AttributeSpec) -> bool {
+    spec.name.starts_with('@')
 }
 
 /// Attribute specs for [`Description::attribute`].
@@ -342,13 +392,10 @@ pub struct Attrs {
 impl Attrs {
     /// Checks names against the description: unknown ones are an error.
     pub fn new(values: Vec<(String, Value)>, description: &Description) -> Result<Self, String> {
+        let accepted = || description.attributes.iter().filter(|a| !is_declaration(a));
         for (name, _) in &values {
-            if !description.attributes.iter().any(|a| &a.name == name) {
-                let known: Vec<&str> = description
-                    .attributes
-                    .iter()
-                    .map(|a| a.name.as_str())
-                    .collect();
+            if !accepted().any(|a| &a.name == name) {
+                let known: Vec<&str> = accepted().map(|a| a.name.as_str()).collect();
                 return Err(if known.is_empty() {
                     format!(
                         "unknown attribute {name:?}; {} takes no attributes",

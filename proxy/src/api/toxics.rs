@@ -44,9 +44,11 @@ pub async fn show(
     State(registry): State<AppState>,
     Path((proxy, toxic)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let proxy = registry.get(&proxy).await?;
-    let chain = proxy.chain();
-    let fault = chain.find(&toxic).ok_or(ControlError::ToxicNotFound)?;
+    let found = registry.get(&proxy).await?;
+    let chain = found.chain();
+    let fault = chain
+        .find(&toxic)
+        .ok_or_else(|| ControlError::toxic_not_found(&proxy, &toxic, &chain))?;
     Ok(json(StatusCode::OK, fault.view()))
 }
 

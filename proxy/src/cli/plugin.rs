@@ -91,5 +91,10 @@ fn print_plugin(plugin: &Plugin) {
     if d.wants_bytes {
         println!("    (reads the bytes of each chunk)");
     }
+    println!(
+        "    acts on streams: {}; in modes: {}",
+        d.streams.join(", "),
+        d.modes.join(", ")
+    );
     println!();
 }

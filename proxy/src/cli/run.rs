@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use faultgate::plugin_host::{PluginHost, PluginLimits};
+use faultgate::runner::toxics_check::check_toxics;
 use faultgate::runner::{Runner, Scenario, ScenarioReport, html, report};
 
 use super::Interrupts;
@@ -32,15 +34,23 @@ A top-level `known_failure = \"why\"` marks a scenario the system under test is\
 known to fail: a failed check then counts as expected (KNOWN FAILURE), and a pass\n\
 fails the run (fixed? remove the mark).\n\n\
 Exit codes: 0 every scenario passed (or failed as known); 1 a check failed, or a\n\
-known failure passed; 2 a bad scenario file or an unreachable stack.")]
+known failure passed; 2 a bad scenario file, a fault the control API refused as bad\n\
+input (400, 404, 409), or an unreachable stack.")]
 pub struct RunArgs {
     /// Scenario files (TOML).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 
-    /// Check the files (syntax, fields, proxies, variables) without running.
+    /// Check the files without running: syntax, fields, proxies, variables,
+    /// and each fault's toxic type, attributes (names; values without
+    /// `${VAR}`), stream and mode against the plugins' own descriptions.
     #[arg(long)]
     check: bool,
+
+    /// With --check: also know the toxic types of these plugins (.wasm
+    /// files or directories of them), besides the built-in ones; repeatable.
+    #[arg(long = "plugin", value_name = "PATH", requires = "check")]
+    plugins: Vec<PathBuf>,
 
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
@@ -73,6 +83,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     if args.check {
+        let errors = check_toxics_offline(&scenarios, &args.plugins)?;
+        if !errors.is_empty() {
+            for error in &errors {
+                eprintln!("error: {error}");
+            }
+            return Ok(ExitCode::from(2));
+        }
         for scenario in &scenarios {
             println!(
                 "{}: ok ({} setup, {} steps, {} teardown)",
@@ -98,6 +115,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
         let mut reports: Vec<ScenarioReport> = Vec::new();
         let mut unreachable = false;
+        // A fault the control API refused as bad input: exit 2, as a bad file.
+        let mut bad_scenario = false;
         // Scenarios that could not run at all, by their place in `scenarios`.
         let mut not_run: Vec<(usize, String)> = Vec::new();
         for (index, scenario) in scenarios.iter().enumerate() {
@@ -107,6 +126,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             match runner.run(scenario).await {
                 Ok(report) => {
                     unreachable |= report.unreachable();
+                    bad_scenario |= report.bad_scenario();
                     if let Some(failure) = report.unexpected() {
                         eprintln!("\n{failure}\n");
                     } else if report.failed_as_known() {
@@ -173,12 +193,46 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let all: Vec<_> = reports.iter().map(ScenarioReport::to_json).collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
         }
-        Ok(if unreachable {
+        Ok(if unreachable || bad_scenario {
             ExitCode::from(2)
         } else if passed + known == scenarios.len() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         })
+    })
+}
+
+/// Every mistake in the scenarios' toxics, against the built-in plugins and
+/// those given with `--plugin`, loaded by the plugin host `serve` uses.
+fn check_toxics_offline(
+    scenarios: &[Scenario],
+    plugins: &[PathBuf],
+) -> anyhow::Result<Vec<String>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        // Only descriptions are read: a few instances are plenty.
+        let limits = PluginLimits {
+            max_instances: 16,
+            ..PluginLimits::default()
+        };
+        let host = PluginHost::new(limits, None).await?;
+        for file in super::plugin_files(plugins)? {
+            host.load_file(&file)
+                .await
+                .with_context(|| format!("--plugin {}", file.display()))?;
+        }
+        let descriptions: Vec<_> = host
+            .list()
+            .iter()
+            .map(|p| p.description().clone())
+            .collect();
+        Ok(scenarios
+            .iter()
+            .flat_map(|s| check_toxics(s, &descriptions))
+            .collect())
     })
 }

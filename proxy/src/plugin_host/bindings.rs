@@ -48,7 +48,7 @@ pub use postgres_world::{PostgresPlugin, PostgresPluginPre};
 pub use tcp_world::faultgate::plugin::host::{Host, Level};
 pub use tcp_world::faultgate::plugin::types::Host as TypesHost;
 pub use tcp_world::faultgate::plugin::types::{
-    ByteRange, Chunk, ConnInfo, Description, Direction, Step, Value, ValueType,
+    AttributeSpec, ByteRange, Chunk, ConnInfo, Description, Direction, Step, Value, ValueType,
 };
 pub use tcp_world::{TcpPlugin, TcpPluginPre};
 

@@ -40,6 +40,26 @@ pub struct Description {
     pub summary: String,
     pub attributes: Vec<AttributeDescription>,
     pub wants_bytes: bool,
+    /// The streams it acts on, as it declares them (`@streams`, see
+    /// `declarations.rs`); both when it declares none. An extension
+    /// field of `GET /plugins`.
+    pub streams: Vec<&'static str>,
+    /// The proxy modes it acts in (`@modes`); every mode of its kind when
+    /// it declares none. An extension field of `GET /plugins`.
+    pub modes: Vec<&'static str>,
+}
+
+impl Description {
+    /// Whether the plugin acts on this stream.
+    pub fn acts_on_stream(&self, stream: bindings::Direction) -> bool {
+        self.streams
+            .contains(&super::declarations::stream_name(stream))
+    }
+
+    /// Whether the plugin acts in this proxy mode ("tcp", "http", "postgres").
+    pub fn acts_in_mode(&self, mode: &str) -> bool {
+        self.modes.contains(&mode)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,9 +87,11 @@ pub(super) fn convert_description(
             raw.name
         ));
     }
+    let declared = super::declarations::read(&raw.attributes, kind)?;
     let attributes = raw
         .attributes
         .into_iter()
+        .filter(|spec| !super::declarations::is_declaration(&spec.name))
         .map(|spec| AttributeDescription {
             name: spec.name,
             value_type: match spec.type_ {
@@ -89,6 +111,8 @@ pub(super) fn convert_description(
         summary: raw.summary,
         attributes,
         wants_bytes: raw.wants_bytes,
+        streams: declared.streams,
+        modes: declared.modes,
     })
 }
 

@@ -26,6 +26,7 @@
 
 mod bindings;
 mod cache;
+mod declarations;
 mod description;
 mod engine;
 pub mod engine_config;

@@ -11,8 +11,14 @@ use crate::plugin_host::PluginError;
 pub enum ControlError {
     #[error("proxy not found")]
     ProxyNotFound,
-    #[error("toxic not found")]
-    ToxicNotFound,
+    /// Toxiproxy's message, then which toxics the proxy has, so that a
+    /// remove by a wrong name says the right one.
+    #[error("toxic not found: proxy {proxy:?} has no toxic {toxic:?}; {}", existing_toxics(.existing))]
+    ToxicNotFound {
+        proxy: String,
+        toxic: String,
+        existing: Vec<String>,
+    },
     #[error("proxy already exists")]
     ProxyExists,
     #[error("toxic already exists")]
@@ -42,6 +48,24 @@ pub enum ControlError {
         "toxic type {kind:?} is a fault for proxies in {mode} mode (\"mode\": \"{mode}\"); this proxy is not"
     )]
     WrongMode { kind: String, mode: Mode },
+    #[error(
+        "toxic type {kind:?} acts on the {} stream only, not {stream} (set \"stream\": \"{}\")",
+        .supported.join(" and "), .supported[0]
+    )]
+    UnsupportedStream {
+        kind: String,
+        stream: String,
+        supported: Vec<&'static str>,
+    },
+    #[error(
+        "toxic type {kind:?} acts on proxies in {} mode only; this proxy is in {mode} mode",
+        .supported.join(" or ")
+    )]
+    UnsupportedMode {
+        kind: String,
+        mode: Mode,
+        supported: Vec<&'static str>,
+    },
     #[error("plugin not found")]
     PluginNotFound,
     #[error("{0}")]
@@ -73,7 +97,7 @@ impl ControlError {
     /// The HTTP status Toxiproxy answers this with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::ProxyNotFound | Self::ToxicNotFound | Self::PluginNotFound => 404,
+            Self::ProxyNotFound | Self::ToxicNotFound { .. } | Self::PluginNotFound => 404,
             Self::ProxyExists | Self::ToxicExists | Self::PluginInUse { .. } => 409,
             // Toxiproxy answers a listen address it cannot bind with a 500;
             // its clients read a 409 as "that name exists" (toxiproxy-python
@@ -86,6 +110,26 @@ impl ControlError {
             Self::NotLoopback { .. } => 403,
             Self::Plugin(PluginError::InstanceLimit { .. }) => 503,
             _ => 400,
+        }
+    }
+}
+
+/// The toxics a proxy has, for a "toxic not found".
+fn existing_toxics(names: &[String]) -> String {
+    if names.is_empty() {
+        "it has no toxics".to_owned()
+    } else {
+        format!("its toxics: {}", names.join(", "))
+    }
+}
+
+impl ControlError {
+    /// `toxic` is not in `chain`, the chain of proxy `proxy`.
+    pub fn toxic_not_found(proxy: &str, toxic: &str, chain: &crate::faults::Chain) -> Self {
+        Self::ToxicNotFound {
+            proxy: proxy.to_owned(),
+            toxic: toxic.to_owned(),
+            existing: chain.faults.iter().map(|f| f.name.clone()).collect(),
         }
     }
 }

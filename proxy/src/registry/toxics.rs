@@ -10,7 +10,7 @@ use super::listen::Giver;
 use super::spec::ToxicSpec;
 use crate::faults::{Chain, ClientFilter, Fault, FaultSpec, attributes_from_json};
 use crate::listener::Mode;
-use crate::plugin_host::{Direction, PluginError, PluginKind};
+use crate::plugin_host::{Direction, Plugin, PluginError, PluginKind};
 
 impl Registry {
     /// Attaches a fault at the end of a proxy's chain.
@@ -32,18 +32,18 @@ impl Registry {
     /// The fault is replaced in place: connections drop its old instance.
     pub async fn update_toxic(
         &self,
-        proxy: &str,
+        proxy_name: &str,
         toxic: &str,
         spec: ToxicSpec,
     ) -> Result<Arc<Fault>, ControlError> {
         let proxies = self.proxies.lock().await;
-        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
+        let proxy = proxies.get(proxy_name).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
         let position = chain
             .faults
             .iter()
             .position(|f| f.name == toxic)
-            .ok_or(ControlError::ToxicNotFound)?;
+            .ok_or_else(|| ControlError::toxic_not_found(proxy_name, toxic, &chain))?;
         let old = chain.faults.remove(position);
         let mut attributes = old.attributes.clone();
         attributes.extend(spec.attributes.unwrap_or_default());
@@ -64,15 +64,14 @@ impl Registry {
         Ok(fault)
     }
 
-    pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ControlError> {
+    pub async fn remove_toxic(&self, proxy_name: &str, toxic: &str) -> Result<(), ControlError> {
         let proxies = self.proxies.lock().await;
-        let proxy = proxies.get(proxy).ok_or(ControlError::ProxyNotFound)?;
+        let proxy = proxies.get(proxy_name).ok_or(ControlError::ProxyNotFound)?;
         let mut chain = (*proxy.chain()).clone();
-        let before = chain.faults.len();
-        chain.faults.retain(|f| f.name != toxic);
-        if chain.faults.len() == before {
-            return Err(ControlError::ToxicNotFound);
+        if chain.find(toxic).is_none() {
+            return Err(ControlError::toxic_not_found(proxy_name, toxic, &chain));
         }
+        chain.faults.retain(|f| f.name != toxic);
         proxy.set_chain(chain);
         Ok(())
     }
@@ -217,6 +216,7 @@ impl Registry {
                 PluginError::Refused { reason, .. } => ControlError::Attributes(reason),
                 other => ControlError::Plugin(other),
             })?;
+        check_declared(&plugin, &kind, stream, mode)?;
         for warning in &warnings {
             tracing::warn!(toxic = %name, "{warning} (faultgate serve --strict-toxics refuses it)");
         }
@@ -232,6 +232,33 @@ impl Registry {
             warnings,
         })
     }
+}
+
+/// The stream and mode against what the plugin declares it acts on: a
+/// fault attached where it does nothing is refused rather than kept as a
+/// silent no-op.
+fn check_declared(
+    plugin: &Plugin,
+    kind: &str,
+    stream: Direction,
+    mode: Mode,
+) -> Result<(), ControlError> {
+    let description = plugin.description();
+    if !description.acts_on_stream(stream) {
+        return Err(ControlError::UnsupportedStream {
+            kind: kind.to_owned(),
+            stream: stream.to_string(),
+            supported: description.streams.clone(),
+        });
+    }
+    if !description.acts_in_mode(&mode.to_string()) {
+        return Err(ControlError::UnsupportedMode {
+            kind: kind.to_owned(),
+            mode,
+            supported: description.modes.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// A toxic's `clients`, checked: every entry an address or a CIDR range.

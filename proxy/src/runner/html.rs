@@ -195,6 +195,8 @@ fn verdict(report: &ScenarioReport) -> &'static str {
         "PASSED"
     } else if report.unreachable() {
         "UNREACHABLE"
+    } else if report.bad_scenario() {
+        "BAD SCENARIO"
     } else if report.interrupted {
         "INTERRUPTED"
     } else {
@@ -407,6 +409,7 @@ fn step_detail(out: &mut String, scenario: usize, i: usize, step: &StepReport, f
     match &step.outcome {
         Outcome::Failed(m) => item("failed", m),
         Outcome::Unreachable(m) => item("unreachable", m),
+        Outcome::BadScenario(m) => item("bad scenario", m),
         Outcome::Skipped => item(
             "not run",
             "an earlier step failed, or the run was interrupted",
@@ -468,6 +471,7 @@ fn outcome_class(outcome: &Outcome) -> &'static str {
         Outcome::Passed => "passed",
         Outcome::Failed(_) => "failed",
         Outcome::Unreachable(_) => "unreachable",
+        Outcome::BadScenario(_) => "failed",
         Outcome::Skipped => "skipped",
     }
 }

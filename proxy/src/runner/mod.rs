@@ -32,6 +32,7 @@ mod one_of;
 pub mod report;
 pub mod scenario;
 pub mod steps;
+pub mod toxics_check;
 pub mod trace;
 pub mod vars;
 

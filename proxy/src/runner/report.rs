@@ -17,6 +17,9 @@ pub enum Outcome {
     Failed(String),
     /// The stack did not answer.
     Unreachable(String),
+    /// The control API refused a fault step as bad input: the scenario is
+    /// wrong (exit code 2), whatever the system under test does.
+    BadScenario(String),
     /// Not run: an earlier step failed, or the run was interrupted.
     Skipped,
 }
@@ -51,6 +54,7 @@ impl StepReport {
             Ok(done) => (Outcome::Passed, done.note),
             Err(Failed::Check(message)) => (Outcome::Failed(message), None),
             Err(Failed::Stack(message)) => (Outcome::Unreachable(message), None),
+            Err(Failed::BadScenario(message)) => (Outcome::BadScenario(message), None),
         };
         Self {
             section,
@@ -87,7 +91,9 @@ impl StepReport {
     pub fn line(&self) -> String {
         let (mark, text) = match &self.outcome {
             Outcome::Passed => ("ok  ", self.note.clone().unwrap_or_default()),
-            Outcome::Failed(m) | Outcome::Unreachable(m) => ("FAIL", first_line(m).to_owned()),
+            Outcome::Failed(m) | Outcome::Unreachable(m) | Outcome::BadScenario(m) => {
+                ("FAIL", first_line(m).to_owned())
+            }
             Outcome::Skipped => ("skip", String::new()),
         };
         format!(
@@ -135,11 +141,13 @@ impl ScenarioReport {
     }
 
     /// Marked as a known failure, and a check failed: as expected. An
-    /// unreachable stack, an interrupt or proxies not put back are not.
+    /// unreachable stack, a fault the API refused as bad input, an
+    /// interrupt or proxies not put back are not.
     pub fn failed_as_known(&self) -> bool {
         self.known_failure.is_some()
             && !self.passed()
             && !self.unreachable()
+            && !self.bad_scenario()
             && !self.interrupted
             && self.restore_failure.is_none()
     }
@@ -200,11 +208,20 @@ impl ScenarioReport {
             .any(|s| matches!(s.outcome, Outcome::Unreachable(_)))
     }
 
+    /// Whether a fault step was refused as bad input (exit code 2).
+    pub fn bad_scenario(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.outcome, Outcome::BadScenario(_)))
+    }
+
     /// The first failure: where, which step, what was expected and found.
     pub fn failure(&self) -> Option<String> {
         let step = self.steps.iter().find(|s| !s.passed()).map(|s| {
             let message = match &s.outcome {
-                Outcome::Failed(m) | Outcome::Unreachable(m) => m.as_str(),
+                Outcome::Failed(m) | Outcome::Unreachable(m) | Outcome::BadScenario(m) => {
+                    m.as_str()
+                }
                 _ => "",
             };
             format!(
@@ -262,10 +279,13 @@ impl ScenarioReport {
                     Outcome::Passed => "passed",
                     Outcome::Failed(_) => "failed",
                     Outcome::Unreachable(_) => "unreachable",
+                    Outcome::BadScenario(_) => "bad scenario",
                     Outcome::Skipped => "skipped",
                 },
                 "message": match &s.outcome {
-                    Outcome::Failed(m) | Outcome::Unreachable(m) => Some(m.clone()),
+                    Outcome::Failed(m) | Outcome::Unreachable(m) | Outcome::BadScenario(m) => {
+                        Some(m.clone())
+                    }
                     _ => None,
                 },
                 "note": s.note,

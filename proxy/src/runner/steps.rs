@@ -33,6 +33,9 @@ pub enum Failed {
     Check(String),
     /// The stack is not there (a control API did not answer).
     Stack(String),
+    /// The control API refused a fault step as bad input (400, 404, 409):
+    /// the scenario is wrong, not the system under test (exit code 2).
+    BadScenario(String),
 }
 
 impl From<String> for Failed {
@@ -158,6 +161,12 @@ impl Context<'_> {
         match self.client.control(method, url, body).await {
             Ok(answer) => Ok(answer),
             Err(ControlFailure::Unreachable(m)) => Err(Failed::Stack(m)),
+            Err(ControlFailure::Refused {
+                status: 400 | 404 | 409,
+                message,
+            }) => Err(Failed::BadScenario(format!(
+                "the control API refused the fault as bad input: {message}"
+            ))),
             Err(refused) => Err(Failed::Check(format!("the control API refused: {refused}"))),
         }
     }
@@ -284,7 +293,9 @@ impl Context<'_> {
             let attempt = tokio::time::timeout(attempt_limit, self.run(&w.check)).await;
             let message = match &attempt {
                 Ok(Ok(_)) => None,
-                Ok(Err(Failed::Check(m) | Failed::Stack(m))) => Some(m.clone()),
+                Ok(Err(Failed::Check(m) | Failed::Stack(m) | Failed::BadScenario(m))) => {
+                    Some(m.clone())
+                }
                 Err(_) => Some(format!("the check took longer than {attempt_limit:?}")),
             };
             self.trace.attempts.push(Attempt {
@@ -310,6 +321,7 @@ impl Context<'_> {
                     });
                 }
                 Ok(Err(Failed::Stack(m))) => return Err(Failed::Stack(m)),
+                Ok(Err(Failed::BadScenario(m))) => return Err(Failed::BadScenario(m)),
                 Ok(Err(Failed::Check(m))) => m,
                 Err(_) => format!("the check took longer than {attempt_limit:?}"),
             };

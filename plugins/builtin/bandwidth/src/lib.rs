@@ -21,6 +21,10 @@ impl Fault for Bandwidth {
     fn describe() -> Description {
         Description::new("bandwidth", "Limits the rate data passes at")
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer(
                 "rate",
                 0,

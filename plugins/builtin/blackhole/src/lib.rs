@@ -15,6 +15,10 @@ impl Fault for Blackhole {
             "Holds all data: the peer never gets an answer, until the fault is removed",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
     }
 
     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {

@@ -50,6 +50,10 @@ impl SharedFault for Flap {
             "Alternates up and down windows: while down, connections are reset",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "up",
             1000,

@@ -47,6 +47,10 @@ impl HttpFault for GrpcAbort {
                 "Answers matching gRPC calls with a gRPC error status and message",
             )
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer(
                 "code",
                 14,

@@ -24,6 +24,10 @@ impl Fault for HalfClose {
             "Ends the fault's direction (its receiver gets EOF) while the other goes on",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "delay",
             0,

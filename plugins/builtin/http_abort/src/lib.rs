@@ -21,6 +21,10 @@ impl HttpFault for Abort {
                 "Answers matching requests with an error status",
             )
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer(
                 "status",
                 503,

@@ -16,7 +16,11 @@ impl HttpFault for Blackhole {
     fn describe() -> Description {
         RequestMatch::describe(
             Description::new("http_blackhole", "Never answers matching requests")
-                .version(env!("CARGO_PKG_VERSION")),
+                .version(env!("CARGO_PKG_VERSION"))
+                .streams(&[
+                    faultgate_guest::Direction::Upstream,
+                    faultgate_guest::Direction::Downstream,
+                ]),
         )
     }
 

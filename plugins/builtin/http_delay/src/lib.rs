@@ -27,6 +27,10 @@ impl HttpFault for Delay {
         RequestMatch::describe(
             Description::new("http_delay", "Delays matching requests or their responses")
                 .version(env!("CARGO_PKG_VERSION"))
+                .streams(&[
+                    faultgate_guest::Direction::Upstream,
+                    faultgate_guest::Direction::Downstream,
+                ])
                 .attribute(attribute::integer("delay", 0, "delay in milliseconds"))
                 .attribute(attribute::integer(
                     "jitter",

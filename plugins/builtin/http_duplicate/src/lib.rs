@@ -29,6 +29,10 @@ impl HttpFault for Duplicate {
                 "Sends matching requests upstream several times; the client gets one answer",
             )
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer(
                 "times",
                 2,

@@ -70,6 +70,10 @@ impl SharedHttpFault for Quota {
                 "Lets the first N matching requests of each window pass, answers the rest 429",
             )
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer(
                 "requests",
                 10,

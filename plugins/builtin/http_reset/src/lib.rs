@@ -15,7 +15,11 @@ impl HttpFault for Reset {
     fn describe() -> Description {
         RequestMatch::describe(
             Description::new("http_reset", "Resets the connection on matching requests")
-                .version(env!("CARGO_PKG_VERSION")),
+                .version(env!("CARGO_PKG_VERSION"))
+                .streams(&[
+                    faultgate_guest::Direction::Upstream,
+                    faultgate_guest::Direction::Downstream,
+                ]),
         )
     }
 

@@ -66,6 +66,7 @@ impl HttpFault for Tamper {
                 "Alters the upstream's answer to matching requests: status, headers, body",
             )
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[faultgate_guest::Direction::Upstream, faultgate_guest::Direction::Downstream])
             .attribute(attribute::integer(
                 "status",
                 0,

@@ -15,6 +15,10 @@ impl Fault for Latency {
     fn describe() -> Description {
         Description::new("latency", "Delays all data by latency ± jitter")
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer("latency", 0, "delay in milliseconds"))
             .attribute(attribute::integer(
                 "jitter",

@@ -62,6 +62,10 @@ impl SharedFault for LatencyWave {
             "Delays all data by a latency that ramps or waves between two values over time",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "from",
             0,

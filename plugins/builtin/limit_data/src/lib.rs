@@ -14,6 +14,10 @@ impl Fault for LimitData {
             "Closes the connection once a number of bytes has passed",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "bytes",
             0,

@@ -26,6 +26,10 @@ impl Fault for LimitTime {
             "Ends each connection after a lifetime: closed (FIN), or reset (RST)",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "time",
             0,

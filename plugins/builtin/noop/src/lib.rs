@@ -7,7 +7,12 @@ struct Noop;
 
 impl Fault for Noop {
     fn describe() -> Description {
-        Description::new("noop", "Passes all data unchanged").version(env!("CARGO_PKG_VERSION"))
+        Description::new("noop", "Passes all data unchanged")
+            .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
     }
 
     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {

@@ -43,6 +43,10 @@ impl Fault for PacketLoss {
             "Drops whole chunks at random, in bursts when correlation is set",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::float(
             "loss_rate",
             0.1,

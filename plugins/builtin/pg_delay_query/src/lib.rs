@@ -14,6 +14,7 @@ impl PgFault for DelayQuery {
     fn describe() -> Description {
         Description::new("pg_delay_query", "Delays queries whose SQL matches a regex")
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[faultgate_guest::Direction::Upstream])
             .attribute(attribute::integer("delay", 0, "delay in milliseconds"))
             .attribute(SqlMatch::attribute())
             .wants_bytes()

@@ -13,6 +13,7 @@ impl PgFault for DropNotify {
     fn describe() -> Description {
         Description::new("pg_drop_notify", "Swallows LISTEN/NOTIFY notifications")
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[faultgate_guest::Direction::Downstream])
             .attribute(attribute::text(
                 "channels",
                 "",

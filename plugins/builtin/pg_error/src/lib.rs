@@ -60,6 +60,7 @@ impl PgFault for PgError {
             "Answers matching queries with an error of a given SQLSTATE",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[faultgate_guest::Direction::Upstream])
         .attribute(attribute::text("sqlstate", "40001", "the SQLSTATE code"))
         .attribute(attribute::text(
             "message",

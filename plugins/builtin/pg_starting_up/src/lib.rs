@@ -18,6 +18,10 @@ impl PgFault for StartingUp {
             "Refuses new sessions with FATAL 57P03, as a Postgres starting up does",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
     }
 
     fn new(conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {

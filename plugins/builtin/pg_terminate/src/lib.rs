@@ -40,6 +40,10 @@ impl PgFault for Terminate {
             "Terminates sessions with FATAL 57P01, as a Postgres shutting down does",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::text(
             "when",
             "now",

@@ -12,6 +12,10 @@ impl Fault for Refuse {
             "Resets connections (TCP RST) as soon as they open",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
     }
 
     fn new(_conn: &ConnInfo, _attrs: &Attrs) -> Result<Self, String> {

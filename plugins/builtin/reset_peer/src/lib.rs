@@ -17,6 +17,10 @@ impl Fault for ResetPeer {
             "Resets the connection (TCP RST) on data, after a timeout",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "timeout",
             0,

@@ -24,6 +24,10 @@ impl Fault for Slicer {
             "Slices data into small pieces with a delay between them",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "average_size",
             0,

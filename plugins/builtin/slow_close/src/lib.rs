@@ -13,6 +13,10 @@ impl Fault for SlowClose {
     fn describe() -> Description {
         Description::new("slow_close", "Delays the close of the connection")
             .version(env!("CARGO_PKG_VERSION"))
+            .streams(&[
+                faultgate_guest::Direction::Upstream,
+                faultgate_guest::Direction::Downstream,
+            ])
             .attribute(attribute::integer(
                 "delay",
                 0,

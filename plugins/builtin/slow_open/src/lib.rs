@@ -26,6 +26,10 @@ impl Fault for SlowOpen {
             "Dials the upstream only after a delay: a slow accept, as the client sees it",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "delay",
             0,

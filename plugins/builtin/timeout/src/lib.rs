@@ -17,6 +17,10 @@ impl Fault for Timeout {
             "Stops all data and closes the connection after a timeout",
         )
         .version(env!("CARGO_PKG_VERSION"))
+        .streams(&[
+            faultgate_guest::Direction::Upstream,
+            faultgate_guest::Direction::Downstream,
+        ])
         .attribute(attribute::integer(
             "timeout",
             0,
