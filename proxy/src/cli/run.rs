@@ -23,11 +23,19 @@ Step kinds: fault, http, wait_until, sleep, exec, tcp, sql, capture; `${VAR}` an
 and every proxy is put back as it was found. `http` steps check https:// servers\n\
 against the system's CA certificates, or as a top-level `tls = { ca = \"ca.pem\" }`\n\
 (or `insecure = true`) says.\n\n\
+Timeouts: an `http` step waits at most its `timeout` (default 30s) for an answer,\n\
+and that is what stops it against a hang; `expect.within` only judges the answer\n\
+once it came. `exec` times out after 60s, `sql` after 30s, `tcp` after 2s;\n\
+`wait_until` tries every 500ms, each try bounded by `every` (at least 1s).\n\
+`fault.bounce` blocks for its whole duration. Teardown steps run with the\n\
+faults still in place; then the proxies are put back.\n\n\
+Every step kind and field, with types and defaults: docs/scenarios.md.\n\
+`--schema` prints the format's JSON Schema (draft-07) for editors.\n\n\
 Exit codes: 0 every scenario passed; 1 a check failed; 2 a bad scenario file or\n\
 an unreachable stack.")]
 pub struct RunArgs {
     /// Scenario files (TOML).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "schema", value_name = "FILE")]
     files: Vec<PathBuf>,
 
     /// Check the files (syntax, fields, proxies, variables) without running.
@@ -47,9 +55,19 @@ pub struct RunArgs {
     /// Print the results as JSON on stdout (the live lines go to stderr).
     #[arg(long)]
     json: bool,
+
+    /// Print the scenario format's JSON Schema (draft-07) and exit, for
+    /// editors that check TOML against one (Taplo, Even Better TOML).
+    #[arg(long, conflicts_with_all = ["files", "check", "junit", "html", "json"])]
+    schema: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.schema {
+        let schema = faultgate::runner::scenario::json_schema();
+        println!("{}", serde_json::to_string_pretty(&schema)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut scenarios = Vec::new();
     let mut bad = false;
     for file in &args.files {

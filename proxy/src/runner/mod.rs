@@ -27,6 +27,7 @@ pub mod client;
 pub mod expect;
 pub mod html;
 mod one_of;
+mod one_of_schema;
 pub mod report;
 pub mod scenario;
 pub mod steps;

@@ -1,62 +1,40 @@
 //! The scenario file: what it may say, and checking it before anything runs.
 //!
+//! The reference for people, every table and field with its type, default
+//! and an example, is `docs/scenarios.md`; a test keeps it and the schema
+//! generated from these types (`faultgate run --schema`) the same.
+//!
 //! ```toml
 //! name = "a blackholed repository does not block a healthy one"
-//! seed = 7                                  # optional; exported as ${SEED}
 //!
-//! [proxies.gitea]                           # every proxy the steps touch
+//! [proxies.gitea]
 //! api = "${FAULTGATE_API:-http://127.0.0.1:8474}"
-//! # create = { listen = "127.0.0.1:13000", upstream = "127.0.0.1:3000", mode = "http" }
-//!
-//! [[setup]]                                 # setup, steps, teardown: lists of steps
-//! fault = { proxy = "gitea", clear = true }
 //!
 //! [[steps]]
-//! name = "alpha hangs"
 //! fault = { proxy = "gitea", add = { type = "http_blackhole", attributes = { path_prefix = "/git/alpha.git/" } } }
 //!
 //! [[steps]]
 //! name = "beta still answers"
-//! http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200, within = "2s" } }
+//! http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200 } }
 //! ```
 //!
-//! A `fault` step does one of: `add` (a toxic), `remove` (by name), `replace`
-//! (the whole chain), `clear = true`, `enabled = true|false`, or
-//! `bounce = "5s"` (a Postgres bounce: 57P01 for every session, 57P03 for new
-//! ones for that long, then back).
-//!
-//! Each step is a table with an optional `name` and exactly one kind:
-//! `fault`, `http`, `wait_until`, `sleep`, `exec`, `tcp`, `sql` or `capture`.
-//! `wait_until` repeats the step in its `check` (written the same way) and
-//! `capture` keeps a value of the step in its `from`:
-//!
-//! ```toml
-//! [[steps]]
-//! wait_until = { within = "30s", every = "500ms", check = { sql = { connect = "${PG}", query = "SELECT 1" } } }
-//!
-//! [[steps]]
-//! capture = { var = "rss", value = "stdout", from = { exec = { command = "ps -o rss= -p ${PID}" } } }
-//! ```
-//!
-//! `${VAR}` and `${VAR:-default}` take values from the environment (and
-//! from captures, once made) in every string a step sends or checks: URLs,
-//! header values, bodies, commands, queries, addresses, toxics and the
-//! expected values. Names are taken as written: `proxy`, `method`, header
-//! names, JSON paths, `sqlstate`, and a capture's `var` and `value`.
-//!
-//! `http` steps speak HTTPS to `https://` URLs, checking the server's
-//! certificate against the system's CA certificates, or as the scenario's
-//! `tls` table says (read when the scenario starts; paths are relative to
-//! the working directory):
-//!
-//! ```toml
-//! tls = { ca = "${CERTS}/ca.pem" }   # or insecure = true; server_name = "git.test"
-//! ```
+//! Here: `kinds.rs` the step kinds, `file.rs` reading a file,
+//! `env_values.rs` durations, names and the seed expanded from the
+//! environment when read, `numbers.rs` statuses and exit codes written with
+//! variables, `expanded.rs` which strings hold `${VAR}` at the step,
+//! `before_run.rs` the checks made before running, `schema.rs` and
+//! `schema_parts.rs` the JSON Schema.
 
 mod before_run;
+mod env_values;
 mod expanded;
 mod file;
 mod kinds;
+mod numbers;
+#[cfg(test)]
+mod reference_tests;
+mod schema;
+mod schema_parts;
 #[cfg(test)]
 mod tests;
 
@@ -69,6 +47,8 @@ pub use kinds::{
     Action, CaptureStep, Check, ExecExpect, ExecStep, FaultOperation, FaultStep, HttpExpect,
     HttpStep, SqlExpect, SqlStep, TcpStep, WaitStep,
 };
+
+pub use schema::json_schema;
 
 use crate::listener::Mode;
 use crate::registry::deserialize_mode;
@@ -91,8 +71,9 @@ pub struct Scenario {
 }
 
 /// A proxy the scenario uses, by its name on a faultgate control API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "proxies.NAME")]
 pub struct ProxyRef {
     /// The control API, e.g. `http://127.0.0.1:8474`.
     pub api: String,
@@ -102,12 +83,14 @@ pub struct ProxyRef {
     pub create: Option<ProxyCreate>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "proxies.NAME.create")]
 pub struct ProxyCreate {
     pub listen: String,
     pub upstream: String,
     #[serde(default, deserialize_with = "deserialize_mode")]
+    #[schemars(schema_with = "schema_parts::mode_schema")]
     pub mode: Option<Mode>,
 }
 

@@ -1,0 +1,54 @@
+//! Expected statuses and exit codes written with variables
+//! (`status = "${CODE}"`): checked to be numbers or comparisons once the
+//! environment's values are in, when the file is read.
+
+use super::env_values::expand_from_environment;
+use super::kinds::{Action, Check};
+use crate::runner::vars;
+
+/// Checks that an expected status or exit code is a number or a
+/// comparison once its environment variables are in. One that refers to a
+/// capture is known only at its step, and is checked there as any value.
+pub(super) fn check_numbers(action: &Action) -> Result<(), String> {
+    match action {
+        Action::Http(h) => number_check("http.expect.status", h.expect.status.as_ref()),
+        Action::Exec(e) => number_check("exec.expect.code", e.expect.code.as_ref()),
+        Action::WaitUntil(w) => check_numbers(&w.check),
+        Action::Capture(c) => check_numbers(&c.from),
+        _ => Ok(()),
+    }
+}
+
+fn number_check(field: &str, check: Option<&Check>) -> Result<(), String> {
+    let Some(Check::Text(written)) = check else {
+        return Ok(());
+    };
+    let from_environment_only = vars::references(written)
+        .iter()
+        .all(|r| r.default.is_some() || std::env::var_os(&r.name).is_some());
+    if !from_environment_only {
+        return Ok(());
+    }
+    let text = expand_from_environment(field, written)?;
+    let trimmed = text.trim();
+    let comparison = ["<=", ">=", "==", "!=", "<", ">", "~"]
+        .iter()
+        .find_map(|op| trimmed.strip_prefix(op).map(|rest| (*op, rest.trim())));
+    let readable = match comparison {
+        None => trimmed.parse::<f64>().is_ok(),
+        Some(("~", _)) | Some(("==" | "!=", _)) => true,
+        Some((_, operand)) => crate::runner::expect::arithmetic(operand).is_ok(),
+    };
+    if readable {
+        return Ok(());
+    }
+    let shown = if text == *written {
+        format!("{written:?}")
+    } else {
+        format!("{written:?} expands to {text:?}, which")
+    };
+    Err(format!(
+        "{field}: {shown} is not a number or a comparison such as \"< 500\" or \">= 1\""
+    ))
+}
+
