@@ -195,10 +195,7 @@ pub struct WaitStep {
     #[schemars(with = "DurationText")]
     pub within: Duration,
     /// How long to wait between attempts (default 500 ms).
-    #[serde(
-        default = "default_every",
-        deserialize_with = "env_values::wait_every"
-    )]
+    #[serde(default = "default_every", deserialize_with = "env_values::wait_every")]
     #[schemars(with = "DurationText", default = "default_every_text")]
     pub every: Duration,
     /// The check; each attempt is bounded by `every` (at least 1 s), so a

