@@ -55,3 +55,29 @@ fn number_check(field: &str, check: Option<&Check>, words: &[&str]) -> Result<()
         "{field}: {shown} is not a number or a comparison such as \"< 500\" or \">= 1\""
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Scenario;
+
+    fn exec_expecting(code: &str) -> Result<Scenario, String> {
+        let text = format!(
+            "[[steps]]\nexec = {{ command = \"kill -9 $$\", expect = {{ code = {code:?} }} }}\n"
+        );
+        Scenario::parse(&text, Path::new("s.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_exit_code_is_a_number_a_comparison_or_killed() {
+        for good in ["0", "!= 0", ">= 1", "killed", "~ ^1"] {
+            assert!(exec_expecting(good).is_ok(), "{good}");
+        }
+        let err = exec_expecting("OK").unwrap_err();
+        assert!(
+            err.contains("s.toml:1:") && err.contains("exec.expect.code: \"OK\" is not a number"),
+            "{err}"
+        );
+    }
+}
