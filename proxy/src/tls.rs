@@ -26,8 +26,9 @@ pub struct ListenerTls {
 /// How a TLS client checks the server's certificate: a proxy's
 /// `upstream_tls` (for an `https://` or `tls://` upstream), and a scenario's
 /// `tls` (for its `http` steps to `https://` URLs).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "tls")]
 pub struct ClientTls {
     /// PEM file of the CA certificates to trust; by default the system's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -30,15 +30,23 @@ Step kinds: fault, http, wait_until, holds, sleep, exec, tcp, sql, capture, and\
 and every proxy is put back as it was found. `http` steps check https:// servers\n\
 against the system's CA certificates, or as a top-level `tls = { ca = \"ca.pem\" }`\n\
 (or `insecure = true`) says.\n\n\
+Timeouts: an `http` step waits at most its `timeout` (default 30s) for an answer,\n\
+or its `expect.within` when that is shorter (the answer could no longer pass).\n\
+`exec` times out after 60s, `sql` after 30s, `tcp` after 2s; `wait_until` tries\n\
+every 500ms, each try bounded by `every` (at least 1s). `fault.bounce` blocks for\n\
+its whole duration. Teardown steps run with the faults still in place; then the\n\
+proxies are put back.\n\n\
 A top-level `known_failure = \"why\"` marks a scenario the system under test is\n\
 known to fail: a failed check then counts as expected (KNOWN FAILURE), and a pass\n\
 fails the run (fixed? remove the mark).\n\n\
+Every step kind and field, with types and defaults: docs/scenarios.md.\n\
+`--schema` prints the format's JSON Schema (draft-07) for editors.\n\n\
 Exit codes: 0 every scenario passed (or failed as known); 1 a check failed, or a\n\
 known failure passed; 2 a bad scenario file, a fault the control API refused as bad\n\
 input (400, 404, 409), or an unreachable stack.")]
 pub struct RunArgs {
     /// Scenario files (TOML).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "schema", value_name = "FILE")]
     files: Vec<PathBuf>,
 
     /// Check the files without running: syntax, fields, proxies, variables,
@@ -65,9 +73,19 @@ pub struct RunArgs {
     /// Print the results as JSON on stdout (the live lines go to stderr).
     #[arg(long)]
     json: bool,
+
+    /// Print the scenario format's JSON Schema (draft-07) and exit, for
+    /// editors that check TOML against one (Taplo, Even Better TOML).
+    #[arg(long, conflicts_with_all = ["files", "check", "junit", "html", "json"])]
+    schema: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.schema {
+        let schema = faultgate::runner::scenario::json_schema();
+        println!("{}", serde_json::to_string_pretty(&schema)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut scenarios = Vec::new();
     let mut bad = false;
     for file in &args.files {

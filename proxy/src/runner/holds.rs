@@ -20,7 +20,7 @@ impl Context<'_> {
             let attempt = tokio::time::timeout(attempt_limit, self.run(&h.check)).await;
             let miss = match attempt {
                 Ok(Ok(_)) => None,
-                Ok(Err(Failed::Stack(m))) => return Err(Failed::Stack(m)),
+                Ok(Err(stop @ (Failed::Stack(_) | Failed::BadScenario(_)))) => return Err(stop),
                 Ok(Err(Failed::Check(m))) => Some(m),
                 Err(_) => Some(format!("the check took longer than {attempt_limit:?}")),
             };

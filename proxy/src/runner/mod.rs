@@ -29,6 +29,7 @@ mod holds;
 pub mod html;
 mod negative;
 mod one_of;
+mod one_of_schema;
 pub mod report;
 pub mod scenario;
 pub mod steps;

@@ -3,36 +3,52 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use super::before_run::check_action;
+use super::env_values::{self, expand_from_environment};
 use super::kinds::{Action, STEP};
-use super::templates::{Made, Templates, Written};
+use super::numbers::check_numbers;
+use super::templates::{Made, TemplateTable, Templates, Written, WrittenStepTable};
 use super::{ProxyRef, Scenario, ScenarioError, Step};
 use crate::tls::ClientTls;
 
-#[derive(Deserialize)]
+/// The file as written; also the root of the scenario schema.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
+#[schemars(rename = "scenario")]
+pub(super) struct File {
+    /// The scenario's name in reports; by default the file's name.
+    #[serde(default, deserialize_with = "env_values::scenario_name")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_values::seed")]
+    #[schemars(schema_with = "super::schema_parts::seed_schema")]
     seed: Option<u64>,
     #[serde(default)]
     tls: Option<ClientTls>,
     #[serde(default)]
     proxies: BTreeMap<String, ProxyRef>,
     #[serde(default)]
+    #[schemars(with = "Vec<WrittenStepTable>")]
     setup: Vec<toml::Spanned<NamedStep>>,
     #[serde(default)]
+    #[schemars(with = "Vec<WrittenStepTable>")]
     steps: Vec<toml::Spanned<NamedStep>>,
     #[serde(default)]
+    #[schemars(with = "Vec<WrittenStepTable>")]
     teardown: Vec<toml::Spanned<NamedStep>>,
+    /// The system under test is known to fail this scenario: why, or an
+    /// issue link. A failed check is then expected; a pass fails the run.
     #[serde(default)]
     known_failure: Option<String>,
+    /// Files whose `templates` and `proxies` this scenario uses, relative
+    /// to its own directory.
     #[serde(default)]
     include: Vec<String>,
+    /// Named steps (or lists of steps) with parameters, for `use`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, TemplateTable>")]
     templates: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
 
@@ -99,10 +115,15 @@ impl Scenario {
                 };
                 for Made { name, action } in made {
                     check_action(&action, &raw.proxies, &captures)
+                        .and_then(|()| check_numbers(&action))
                         .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?;
                     if let Action::Capture(capture) = &action {
                         captures.push(capture.var.clone());
                     }
+                    let name = name
+                        .map(|written| expand_from_environment("name", &written))
+                        .transpose()
+                        .map_err(|m| invalid(line, format!("{section}[{}]: {m}", i + 1)))?;
                     let name =
                         name.unwrap_or_else(|| format!("{section}[{}] {}", i + 1, action.kind()));
                     steps.push(Step { name, line, action });

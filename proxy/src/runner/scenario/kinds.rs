@@ -5,20 +5,27 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
+use super::env_values;
+use super::schema_parts::{DurationText, ToxicJson};
 use crate::runner::one_of::Shape;
 
 /// What a step does. In a file, a step is a table with an optional `name`
 /// and one key naming its kind, whose value is the kind's table:
 /// `sleep = "1s"`, `http = { url = "..." }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Fault(FaultStep),
     Http(HttpStep),
     WaitUntil(WaitStep),
-    Sleep(#[serde(deserialize_with = "crate::duration::deserialize")] Duration),
+    Sleep(
+        #[serde(deserialize_with = "env_values::sleep")]
+        #[schemars(with = "DurationText")]
+        Duration,
+    ),
     Exec(ExecStep),
     Tcp(TcpStep),
     Sql(SqlStep),
@@ -39,6 +46,19 @@ pub(super) fn nested_step<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Action>
     STEP.deserialize(d).map(|table| Box::new(table.chosen))
 }
 
+/// A step's table, for the schema: a `name` and one kind.
+pub struct StepTable;
+
+impl JsonSchema for StepTable {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "step".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        STEP.json_schema::<Action>(generator, &[], "A step: an optional name and one kind.")
+    }
+}
+
 /// Switch faults on one proxy.
 #[derive(Debug, Clone)]
 pub struct FaultStep {
@@ -47,17 +67,18 @@ pub struct FaultStep {
 }
 
 /// What a fault step does; in a file, one key beside `proxy`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultOperation {
     /// Attach one toxic (Toxiproxy's JSON shape).
-    Add(serde_json::Value),
+    Add(#[schemars(with = "ToxicJson")] serde_json::Value),
     /// Remove the toxic of this name.
     Remove(String),
     /// Replace the whole chain with these toxics, in one step.
-    Replace(Vec<serde_json::Value>),
+    Replace(#[schemars(with = "Vec<ToxicJson>")] Vec<serde_json::Value>),
     /// Remove every toxic: `clear = true`.
     #[serde(deserialize_with = "only_true")]
+    #[schemars(schema_with = "super::schema_parts::clear_schema")]
     Clear,
     /// Enable (`true`) or disable (`false`: connections refused, open ones
     /// closed) the proxy.
@@ -65,7 +86,11 @@ pub enum FaultOperation {
     /// A Postgres bounce on a proxy in postgres mode, in one step: every
     /// session terminated with 57P01, new sessions refused with 57P03 for
     /// this long (e.g. "5s"), then the proxy's chain as it was before.
-    Bounce(#[serde(deserialize_with = "crate::duration::deserialize")] Duration),
+    Bounce(
+        #[serde(deserialize_with = "env_values::bounce")]
+        #[schemars(with = "DurationText")]
+        Duration,
+    ),
 }
 
 static FAULT: Shape = Shape {
@@ -88,6 +113,20 @@ impl<'de> Deserialize<'de> for FaultStep {
     }
 }
 
+impl JsonSchema for FaultStep {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "fault".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        FAULT.json_schema::<FaultOperation>(
+            generator,
+            &["proxy"],
+            "Switch faults on one proxy: its `proxy` and one operation.",
+        )
+    }
+}
+
 /// `clear = true`: `false` would clear nothing.
 fn only_true<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
     if bool::deserialize(d)? {
@@ -99,8 +138,9 @@ fn only_true<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "http")]
 pub struct HttpStep {
     pub url: String,
     #[serde(default = "default_method")]
@@ -114,7 +154,8 @@ pub struct HttpStep {
     #[serde(default)]
     pub body: Option<String>,
     /// How long the whole exchange may take before it counts as failed.
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(default, deserialize_with = "env_values::http_timeout")]
+    #[schemars(with = "DurationText")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: HttpExpect,
@@ -124,8 +165,9 @@ fn default_method() -> String {
     "GET".into()
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "http.expect")]
 pub struct HttpExpect {
     /// The status, or a comparison such as "< 500".
     #[serde(default)]
@@ -140,31 +182,34 @@ pub struct HttpExpect {
     #[serde(default)]
     pub body_contains: Option<String>,
     /// An upper bound on the response time.
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(default, deserialize_with = "env_values::http_within")]
+    #[schemars(with = "DurationText")]
     pub within: Option<Duration>,
     /// The request must not be answered (no response head) for this long:
     /// the step waits that long and no longer, and passes when nothing
     /// came. A connection that fails before then is an answer too, and
     /// fails the step. Given alone, without the other expectations.
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(default, deserialize_with = "env_values::http_no_answer_within")]
+    #[schemars(with = "DurationText")]
     pub no_answer_within: Option<Duration>,
 }
 
 /// Repeat a check until it holds or time runs out.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "wait_until")]
 pub struct WaitStep {
-    #[serde(deserialize_with = "crate::duration::deserialize")]
+    #[serde(deserialize_with = "env_values::wait_within")]
+    #[schemars(with = "DurationText")]
     pub within: Duration,
     /// How long to wait between attempts (default 500 ms).
-    #[serde(
-        default = "default_every",
-        deserialize_with = "crate::duration::deserialize"
-    )]
+    #[serde(default = "default_every", deserialize_with = "env_values::wait_every")]
+    #[schemars(with = "DurationText", default = "default_every_text")]
     pub every: Duration,
     /// The check; each attempt is bounded by `every` (at least 1 s), so a
     /// hanging connection is a failed attempt, not a stall.
     #[serde(deserialize_with = "nested_step")]
+    #[schemars(with = "StepTable")]
     pub check: Box<Action>,
 }
 
@@ -172,19 +217,27 @@ fn default_every() -> Duration {
     Duration::from_millis(500)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The default of `every` as it is written, for the schema.
+fn default_every_text() -> &'static str {
+    "500ms"
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "exec")]
 pub struct ExecStep {
     /// A shell command (`sh -c`).
     pub command: String,
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(default, deserialize_with = "env_values::exec_timeout")]
+    #[schemars(with = "DurationText")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: ExecExpect,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "exec.expect")]
 pub struct ExecExpect {
     /// The exit code (default: 0).
     #[serde(default)]
@@ -195,14 +248,16 @@ pub struct ExecExpect {
     pub stderr: Option<Check>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "tcp")]
 pub struct TcpStep {
     /// host:port.
     pub address: String,
     /// `true`: a connection must be made; `false`: it must not be.
     pub connects: bool,
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(default, deserialize_with = "env_values::tcp_within")]
+    #[schemars(with = "DurationText")]
     pub within: Option<Duration>,
     /// With `connects = false`: how the connection must fail, `refused`
     /// or `timeout` (no answer within `within`).
@@ -211,7 +266,7 @@ pub struct TcpStep {
 }
 
 /// How a TCP connection is not made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TcpFailure {
     /// The peer answers with a reset (nothing listens, or a disabled proxy).
@@ -220,20 +275,23 @@ pub enum TcpFailure {
     Timeout,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "sql")]
 pub struct SqlStep {
     /// A libpq-style connection string or URL.
     pub connect: String,
     pub query: String,
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(default, deserialize_with = "env_values::sql_timeout")]
+    #[schemars(with = "DurationText")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: SqlExpect,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "sql.expect")]
 pub struct SqlExpect {
     /// The first column of the first row, as text.
     #[serde(default)]
@@ -250,21 +308,24 @@ pub struct SqlExpect {
 }
 
 /// Run a step and keep one of its values as `${name}` for later steps.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "capture")]
 pub struct CaptureStep {
     pub var: String,
     /// What to keep: `status`, `body`, `stdout`, `stderr`, `value` (SQL), or
     /// a JSON pointer/path into an HTTP body.
     pub value: String,
     #[serde(deserialize_with = "nested_step")]
+    #[schemars(with = "StepTable")]
     pub from: Box<Action>,
 }
 
 /// An expectation on one value: a literal to equal, or a comparison such as
 /// `"< 1.2 * ${baseline}"`, `">= 3"`, `"!= 0"`, `"~ regex"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "check")]
 pub enum Check {
     Number(f64),
     Bool(bool),

@@ -1,83 +1,44 @@
 //! The scenario file: what it may say, and checking it before anything runs.
 //!
+//! The reference for people, every table and field with its type, default
+//! and an example, is `docs/scenarios.md`; a test keeps it and the schema
+//! generated from these types (`faultgate run --schema`) the same.
+//!
 //! ```toml
 //! name = "a blackholed repository does not block a healthy one"
-//! seed = 7                                  # optional; exported as ${SEED}
 //!
-//! [proxies.gitea]                           # every proxy the steps touch
+//! [proxies.gitea]
 //! api = "${FAULTGATE_API:-http://127.0.0.1:8474}"
-//! # create = { listen = "127.0.0.1:13000", upstream = "127.0.0.1:3000", mode = "http" }
-//!
-//! [[setup]]                                 # setup, steps, teardown: lists of steps
-//! fault = { proxy = "gitea", clear = true }
 //!
 //! [[steps]]
-//! name = "alpha hangs"
 //! fault = { proxy = "gitea", add = { type = "http_blackhole", attributes = { path_prefix = "/git/alpha.git/" } } }
 //!
 //! [[steps]]
 //! name = "beta still answers"
-//! http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200, within = "2s" } }
+//! http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200 } }
 //! ```
 //!
-//! A `fault` step does one of: `add` (a toxic), `remove` (by name), `replace`
-//! (the whole chain), `clear = true`, `enabled = true|false`, or
-//! `bounce = "5s"` (a Postgres bounce: 57P01 for every session, 57P03 for new
-//! ones for that long, then back).
-//!
-//! Each step is a table with an optional `name` and exactly one kind:
-//! `fault`, `http`, `wait_until`, `sleep`, `exec`, `tcp`, `sql`, `capture`
-//! or `holds`, or `use` of a template (see [`templates`]).
-//! `holds = { for = "10s", every = "1s", check = { ... } }` is the inverse
-//! of `wait_until`: the check must pass at every attempt for `for`, and
-//! the first miss fails the step, saying when and why.
-//!
-//! Expectations that something must not happen: `http.expect =
-//! { no_answer_within = "2s" }` (no response head for that long; the step
-//! waits no longer), `exec.expect.code = "!= 0"` (with `stderr`/`stdout`
-//! checks), `sql.expect.sqlstate` and/or `sql.expect.error` (a check of the
-//! error's message), and `tcp = { connects = false, failure = "refused" }`
-//! (or `"timeout"`). `http.expect.within` also bounds the wait: once it has
-//! passed the answer cannot pass, and the step fails there ("no answer
-//! within 2s") rather than at its `timeout` (30 s by default).
-//! `wait_until` repeats the step in its `check` (written the same way) and
-//! `capture` keeps a value of the step in its `from`:
-//!
-//! ```toml
-//! [[steps]]
-//! wait_until = { within = "30s", every = "500ms", check = { sql = { connect = "${PG}", query = "SELECT 1" } } }
-//!
-//! [[steps]]
-//! capture = { var = "rss", value = "stdout", from = { exec = { command = "ps -o rss= -p ${PID}" } } }
-//! ```
-//!
-//! `${VAR}` and `${VAR:-default}` take values from the environment (and
-//! from captures, once made) in every string a step sends or checks: URLs,
-//! header values, bodies, commands, queries, addresses, toxics and the
-//! expected values. Names are taken as written: `proxy`, `method`, header
-//! names, JSON paths, `sqlstate`, and a capture's `var` and `value`.
-//!
-//! A scenario the system under test is known to fail (a defect not fixed
-//! yet) is marked, at the top: `known_failure = "why, or an issue link"`.
-//! It then passes the run when one of its checks fails, reported as
-//! KNOWN FAILURE, and fails it when every step passes ("fixed? remove the
-//! mark"). A bad file or an unreachable stack is not excused (exit 2).
-//!
-//! `http` steps speak HTTPS to `https://` URLs, checking the server's
-//! certificate against the system's CA certificates, or as the scenario's
-//! `tls` table says (read when the scenario starts; paths are relative to
-//! the working directory):
-//!
-//! ```toml
-//! tls = { ca = "${CERTS}/ca.pem" }   # or insecure = true; server_name = "git.test"
-//! ```
+//! Here: `kinds.rs` the step kinds, `holds.rs` the `holds` step,
+//! `negative.rs` the checks of expectations that something must not happen,
+//! `templates.rs` templates and includes, `file.rs` reading a file,
+//! `env_values.rs` durations, names and the seed expanded from the
+//! environment when read, `numbers.rs` statuses and exit codes written with
+//! variables, `expanded.rs` which strings hold `${VAR}` at the step,
+//! `before_run.rs` the checks made before running, `schema.rs` and
+//! `schema_parts.rs` the JSON Schema.
 
 mod before_run;
+mod env_values;
 mod expanded;
 mod file;
 mod holds;
 mod kinds;
 mod negative;
+mod numbers;
+#[cfg(test)]
+mod reference_tests;
+mod schema;
+mod schema_parts;
 pub mod templates;
 #[cfg(test)]
 mod tests;
@@ -92,6 +53,8 @@ pub use kinds::{
     Action, CaptureStep, Check, ExecExpect, ExecStep, FaultOperation, FaultStep, HttpExpect,
     HttpStep, SqlExpect, SqlStep, TcpFailure, TcpStep, WaitStep,
 };
+
+pub use schema::json_schema;
 
 use crate::listener::Mode;
 use crate::registry::deserialize_mode;
@@ -119,8 +82,9 @@ pub struct Scenario {
 }
 
 /// A proxy the scenario uses, by its name on a faultgate control API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "proxies.NAME")]
 pub struct ProxyRef {
     /// The control API, e.g. `http://127.0.0.1:8474`.
     pub api: String,
@@ -130,12 +94,14 @@ pub struct ProxyRef {
     pub create: Option<ProxyCreate>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "proxies.NAME.create")]
 pub struct ProxyCreate {
     pub listen: String,
     pub upstream: String,
     #[serde(default, deserialize_with = "deserialize_mode")]
+    #[schemars(schema_with = "schema_parts::mode_schema")]
     pub mode: Option<Mode>,
 }
 

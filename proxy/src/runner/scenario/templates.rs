@@ -26,11 +26,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, EnumAccess, IntoDeserializer, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, forward_to_deserialize_any};
 
 use super::ProxyRef;
-use super::kinds::Action;
+use super::kinds::{Action, STEP};
 use crate::runner::one_of::variants;
 use crate::runner::vars::REFERENCE;
 
@@ -44,12 +45,88 @@ pub(super) enum Written {
 }
 
 /// `use = { template = "name", with = { param = value } }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "use")]
 pub(super) struct UseStep {
+    /// The template's name, under `[templates]` here or in an included file.
     template: String,
+    /// The parameters' values; `"${p}"` alone takes a table or number whole.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     with: toml::Table,
+}
+
+/// `use` as a kind of step, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only described, never built
+enum UseKind {
+    Use(UseStep),
+}
+
+/// Every kind a step in `setup`, `steps`, `teardown` or a template may
+/// have, for the schema: each step kind, and `use`.
+pub(super) struct WrittenKinds;
+
+impl JsonSchema for WrittenKinds {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "written_kinds".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut alternatives = Vec::new();
+        for schema in [Action::json_schema(generator), UseKind::json_schema(generator)] {
+            match schema.to_value() {
+                serde_json::Value::Object(mut table) => match table.remove("oneOf") {
+                    Some(serde_json::Value::Array(each)) => alternatives.extend(each),
+                    _ => alternatives.push(serde_json::Value::Object(table)),
+                },
+                other => alternatives.push(other),
+            }
+        }
+        json_schema!({ "oneOf": alternatives })
+    }
+}
+
+/// A step's table in `setup`, `steps` and `teardown`, for the schema: a
+/// `name` and one kind, or `use` of a template.
+pub(super) struct WrittenStepTable;
+
+impl JsonSchema for WrittenStepTable {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "written_step".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        STEP.json_schema::<WrittenKinds>(
+            generator,
+            &[],
+            "A step: an optional name and one kind, or `use` of a template.",
+        )
+    }
+}
+
+/// A template's table, for the schema: `params`, and one step's keys or
+/// `steps`. Its values may hold `${param}` anywhere, so the step it makes
+/// is checked where it is used, with that use's values.
+pub(super) struct TemplateTable;
+
+impl JsonSchema for TemplateTable {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "template".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A template: `params`, and one step's keys or `steps`; checked where it is used.",
+            "type": "object",
+            "properties": {
+                "params": { "type": "array", "items": { "type": "string" } },
+                "steps": { "type": "array", "items": { "type": "object" } },
+            },
+        })
+    }
 }
 
 /// A template, with where it is written.
