@@ -309,3 +309,16 @@ async fn a_plugin_built_before_the_declarations_loads_and_acts_on_both_streams()
         "{out}"
     );
 }
+
+#[test]
+fn check_looks_inside_holds_checks_and_template_uses() {
+    assert_refused(
+        "[[steps]]\nholds = { for = \"2s\", check = { fault = { proxy = \"p\", add = { type = \"latncy\" } } } }\n",
+        &["steps[1]: holds.check.fault.add.type: \"latncy\" is not a known toxic type"],
+    );
+    assert_refused(
+        "[templates.slow]\nparams = [\"kind\"]\nfault = { proxy = \"p\", add = { type = \"${kind}\" } }\n\n\
+         [[steps]]\nuse = { template = \"slow\", with = { kind = \"latncy\" } }\n",
+        &["fault.add.type: \"latncy\" is not a known toxic type"],
+    );
+}

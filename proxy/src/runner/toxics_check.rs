@@ -49,12 +49,17 @@ fn check_step(scenario: &Scenario, step: &Step, plugins: &[Description]) -> Vec<
     let mut found = Vec::new();
     let mut action = &step.action;
     let mut prefix = String::new();
-    // A fault step may sit inside a wait_until's check or a capture's from.
+    // A fault step may sit inside a wait_until's or a holds' check, or a
+    // capture's from.
     loop {
         match action {
             Action::WaitUntil(w) => {
                 prefix.push_str("wait_until.check.");
                 action = &w.check;
+            }
+            Action::Holds(h) => {
+                prefix.push_str("holds.check.");
+                action = &h.check;
             }
             Action::Capture(c) => {
                 prefix.push_str("capture.from.");

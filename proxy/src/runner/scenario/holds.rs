@@ -25,7 +25,10 @@ pub struct HoldsStep {
     #[schemars(with = "DurationText")]
     pub duration: Duration,
     /// How long to wait between attempts (default 1 s).
-    #[serde(default = "default_every", deserialize_with = "env_values::holds_every")]
+    #[serde(
+        default = "default_every",
+        deserialize_with = "env_values::holds_every"
+    )]
     #[schemars(with = "DurationText")]
     pub every: Duration,
     /// The check, written as a step is; each attempt is bounded by `every`

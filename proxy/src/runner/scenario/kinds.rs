@@ -46,16 +46,21 @@ pub(super) fn nested_step<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Action>
     STEP.deserialize(d).map(|table| Box::new(table.chosen))
 }
 
-/// A step's table, for the schema: a `name` and one kind.
+/// A step as `wait_until.check`, `holds.check` and `capture.from` hold
+/// it, for the schema: a `name` and one kind (no `use`).
 pub struct StepTable;
 
 impl JsonSchema for StepTable {
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        "step".into()
+        "nested_step".into()
     }
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        STEP.json_schema::<Action>(generator, &[], "A step: an optional name and one kind.")
+        STEP.json_schema::<Action>(
+            generator,
+            &[],
+            "A check: a step written inside another, an optional name and one kind.",
+        )
     }
 }
 

@@ -76,7 +76,10 @@ impl JsonSchema for WrittenKinds {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut alternatives = Vec::new();
-        for schema in [Action::json_schema(generator), UseKind::json_schema(generator)] {
+        for schema in [
+            Action::json_schema(generator),
+            UseKind::json_schema(generator),
+        ] {
             match schema.to_value() {
                 serde_json::Value::Object(mut table) => match table.remove("oneOf") {
                     Some(serde_json::Value::Array(each)) => alternatives.extend(each),
@@ -95,7 +98,7 @@ pub(super) struct WrittenStepTable;
 
 impl JsonSchema for WrittenStepTable {
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        "written_step".into()
+        "step".into()
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
