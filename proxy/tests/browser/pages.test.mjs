@@ -313,7 +313,7 @@ async function report(browser) {
 
     step("each step's detail: what was sent, expected, got");
     const detail = await scenario.locator("article.detail.failing").innerText();
-    for (const text of ["GET http://127.0.0.1:", "an answer within 200ms", "200 in", "did not hold", "attempts"]) {
+    for (const text of ["GET http://127.0.0.1:", "an answer within 200ms", "no answer within 200ms", "did not hold", "attempts"]) {
       assert.ok(detail.includes(text), `${text} missing from: ${detail}`);
     }
     const skipped = await scenario.locator("article.detail.skipped").innerText();
