@@ -11,7 +11,7 @@ use super::env_values::{self, expand_from_environment};
 use super::kinds::{Action, STEP};
 use super::numbers::check_numbers;
 use super::templates::{Made, TemplateTable, Templates, Written, WrittenStepTable};
-use super::{ProxyRef, Scenario, ScenarioError, Step};
+use super::{ProxyRef, Scenario, ScenarioError, Step, line_of};
 use crate::tls::ClientTls;
 
 /// The file as written; also the root of the scenario schema.
@@ -149,9 +149,4 @@ impl Scenario {
             known_failure: raw.known_failure,
         })
     }
-}
-
-/// 1-based line of byte offset `at`.
-pub(super) fn line_of(text: &str, at: usize) -> usize {
-    text[..at.min(text.len())].matches('\n').count() + 1
 }

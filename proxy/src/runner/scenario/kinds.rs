@@ -1,5 +1,5 @@
 //! The kinds of step (`fault`, `http`, `wait_until`, `sleep`, `exec`,
-//! `tcp`, `sql`, `capture`) and the fault operations: what each one's
+//! `tcp`, `sql`, `capture`, `holds`) and the fault operations: what each one's
 //! table holds, as serde reads it.
 
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ pub enum Action {
     Tcp(TcpStep),
     Sql(SqlStep),
     Capture(CaptureStep),
-    Holds(super::holds::HoldsStep),
+    Holds(HoldsStep),
 }
 
 /// A step's table: its `name`, and one kind.
@@ -352,4 +352,37 @@ impl Action {
             Self::Holds(_) => "holds",
         }
     }
+}
+
+/// Repeat a check every `every` for `for`; the first miss fails the step.
+/// The inverse of `wait_until`:
+///
+/// ```toml
+/// [[steps]]
+/// holds = { for = "10s", every = "1s", check = { http = { url = "${OPAL}/healthcheck", expect = { within = "1s" } } } }
+/// ```
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "holds")]
+pub struct HoldsStep {
+    /// How long the check must keep passing (`for` in files).
+    #[serde(rename = "for", deserialize_with = "env_values::holds_for")]
+    #[schemars(with = "DurationText")]
+    pub duration: Duration,
+    /// How long to wait between attempts (default 1 s).
+    #[serde(
+        default = "default_holds_every",
+        deserialize_with = "env_values::holds_every"
+    )]
+    #[schemars(with = "DurationText")]
+    pub every: Duration,
+    /// The check, written as a step is; each attempt is bounded by `every`
+    /// (at least 1 s), so a hang is a miss, not a stall.
+    #[serde(deserialize_with = "nested_step")]
+    #[schemars(with = "StepTable")]
+    pub check: Box<Action>,
+}
+
+fn default_holds_every() -> Duration {
+    Duration::from_secs(1)
 }

@@ -18,8 +18,8 @@
 //! http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect = { status = 200 } }
 //! ```
 //!
-//! Here: `kinds.rs` the step kinds, `holds.rs` the `holds` step,
-//! `negative.rs` the checks of expectations that something must not happen,
+//! Here: `kinds.rs` the step kinds (`holds` with an example in its
+//! doc), `negative.rs` the checks of expectations that something must not happen,
 //! `templates.rs` templates and includes, `file.rs` reading a file,
 //! `env_values.rs` durations, names and the seed expanded from the
 //! environment when read, `numbers.rs` statuses and exit codes written with
@@ -31,7 +31,6 @@ mod before_run;
 mod env_values;
 mod expanded;
 mod file;
-mod holds;
 mod kinds;
 mod negative;
 mod numbers;
@@ -48,10 +47,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use holds::HoldsStep;
 pub use kinds::{
-    Action, CaptureStep, Check, ExecExpect, ExecStep, FaultOperation, FaultStep, HttpExpect,
-    HttpStep, SqlExpect, SqlStep, TcpFailure, TcpStep, WaitStep,
+    Action, CaptureStep, Check, ExecExpect, ExecStep, FaultOperation, FaultStep, HoldsStep,
+    HttpExpect, HttpStep, SqlExpect, SqlStep, TcpFailure, TcpStep, WaitStep,
 };
 
 pub use schema::json_schema;
@@ -181,4 +179,9 @@ impl Scenario {
         self.teardown.push(Step::built(name, action));
         self
     }
+}
+
+/// 1-based line of byte offset `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
 }

@@ -177,7 +177,7 @@ impl Templates {
         text: &str,
     ) -> Result<(), (usize, String)> {
         for (name, spanned) in written {
-            let line = super::file::line_of(text, spanned.span().start);
+            let line = super::line_of(text, spanned.span().start);
             if let Some(other) = self.by_name.get(&name) {
                 return Err((
                     line,
@@ -209,7 +209,7 @@ impl Templates {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("include {name:?}: {}: {e}", path.display()))?;
             let included: Included = toml::from_str(&text).map_err(|e| {
-                let line = e.span().map_or(1, |s| super::file::line_of(&text, s.start));
+                let line = e.span().map_or(1, |s| super::line_of(&text, s.start));
                 format!("{}:{line}: {}", path.display(), e.message())
             })?;
             if included.include.is_some() {
