@@ -118,6 +118,17 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("faultgate"))
 }
 
+/// A plugin host that only reads plugins' descriptions (`plugin list`,
+/// `plugin check`, `run --check --plugin`): a few instances are plenty.
+pub async fn describing_host() -> anyhow::Result<faultgate::plugin_host::PluginHost> {
+    use faultgate::plugin_host::{PluginHost, PluginLimits};
+    let limits = PluginLimits {
+        max_instances: 16,
+        ..PluginLimits::default()
+    };
+    Ok(PluginHost::new(limits, None).await?)
+}
+
 /// `--plugin` values: a plugin file, or a directory of them (`.wasm`
 /// components, or `.wat` in the WebAssembly text format).
 pub fn plugin_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {

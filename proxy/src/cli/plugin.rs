@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use faultgate::plugin_host::{Plugin, PluginHost, PluginKind, PluginLimits};
+use faultgate::plugin_host::{Plugin, PluginKind};
 
 #[path = "scaffold.rs"]
 mod scaffold;
@@ -45,11 +45,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let limits = PluginLimits {
-            max_instances: 16,
-            ..PluginLimits::default()
-        };
-        let host = PluginHost::new(limits, None).await?;
+        let host = super::describing_host().await?;
         match command {
             PluginCommand::List { plugins } => {
                 for file in super::plugin_files(&plugins)? {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use faultgate::plugin_host::{PluginHost, PluginLimits};
 use faultgate::runner::toxics_check::check_toxics;
 use faultgate::runner::{Runner, Scenario, ScenarioReport, html, report};
 
@@ -232,12 +231,7 @@ fn check_toxics_offline(
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        // Only descriptions are read: a few instances are plenty.
-        let limits = PluginLimits {
-            max_instances: 16,
-            ..PluginLimits::default()
-        };
-        let host = PluginHost::new(limits, None).await?;
+        let host = super::describing_host().await?;
         for file in super::plugin_files(plugins)? {
             host.load_file(&file)
                 .await
