@@ -320,8 +320,7 @@ impl Context<'_> {
                         json: done.json,
                     });
                 }
-                Ok(Err(Failed::Stack(m))) => return Err(Failed::Stack(m)),
-                Ok(Err(Failed::BadScenario(m))) => return Err(Failed::BadScenario(m)),
+                Ok(Err(stop @ (Failed::Stack(_) | Failed::BadScenario(_)))) => return Err(stop),
                 Ok(Err(Failed::Check(m))) => m,
                 Err(_) => format!("the check took longer than {attempt_limit:?}"),
             };
