@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use faultgate::plugin_host::{Plugin, PluginKind};
 
-#[path = "scaffold.rs"]
+#[path = "scaffold/mod.rs"]
 mod scaffold;
 
 #[derive(Subcommand)]
@@ -24,7 +24,7 @@ pub enum PluginCommand {
         /// The plugin component.
         file: PathBuf,
     },
-    /// Write a new plugin crate, ready to build, with a working example fault.
+    /// Write a new plugin (Rust, Python, JavaScript or C), ready to build, with a working example fault.
     New(scaffold::NewArgs),
 }
 

@@ -170,7 +170,7 @@ pub fn image_id(tag: &str) -> Option<String> {
 
 /// After a build of `tag` (its output `build_output`, the image it
 /// `replaced`): removes the image the tag named before, and the build stages
-/// (a from-source build stage holds a 4.5 GB target directory) of the build
+/// (each holds a copy of the build context over the 1 GB Rust image) of the build
 /// of `tag` before this one, recorded under target/. Each run would
 /// otherwise leave its own behind; one build's stages stay, as the cache of
 /// an unchanged rebuild. Images still in use are left (`docker rmi` refuses).

@@ -1,63 +1,30 @@
-//! `faultgate plugin new`: a plugin crate that builds as it is.
+//! `faultgate plugin new --lang rust`: a plugin crate that builds as it is.
 //!
 //! The crate carries its own copy of the guest crate and of the contract
 //! (both compiled into this binary), so it builds anywhere with only
 //! `rustup target add wasm32-wasip2` and crates.io.
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use anyhow::{Context, bail};
-use clap::Args;
+use super::{CONTRACT, Template, type_name};
 
 /// The guest crate's sources, by path inside it.
 const GUEST_SOURCES: [(&str, &str); 3] = [
     (
         "src/lib.rs",
-        include_str!("../../../plugins/guest/src/lib.rs"),
+        include_str!("../../../../plugins/guest/src/lib.rs"),
     ),
     (
         "src/http.rs",
-        include_str!("../../../plugins/guest/src/http.rs"),
+        include_str!("../../../../plugins/guest/src/http.rs"),
     ),
     (
         "src/postgres.rs",
-        include_str!("../../../plugins/guest/src/postgres.rs"),
+        include_str!("../../../../plugins/guest/src/postgres.rs"),
     ),
 ];
-const CONTRACT: &str = include_str!("../../../wit/faultgate.wit");
 
-#[derive(Args)]
-pub struct NewArgs {
-    /// The plugin's name: the toxic `type` it is attached by. Letters,
-    /// digits, '-' and '_'.
-    name: String,
-
-    /// Where to create the crate (a directory NAME inside it).
-    #[arg(long, default_value = ".", value_name = "DIR")]
-    dir: PathBuf,
-
-    /// An HTTP fault (request-aware, for proxies in http mode) instead of a
-    /// TCP one.
-    #[arg(long)]
-    http: bool,
-}
-
-pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
-    let name = args.name.as_str();
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
-        bail!(
-            "{name:?} is not a plugin name: start with a letter, then letters, digits, '-' or '_'"
-        );
-    }
-    let root = args.dir.join(name);
-    if root.exists() {
-        bail!("{} already exists", root.display());
-    }
+/// The crate: its manifest, a working fault, the guest crate and the
+/// contract.
+pub(super) fn template(name: &str, http: bool) -> Template {
     let mut files = vec![
         ("Cargo.toml".to_owned(), cargo_toml(name)),
         (
@@ -67,13 +34,13 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         (".gitignore".to_owned(), "/target\n".to_owned()),
         (
             "src/lib.rs".to_owned(),
-            if args.http {
+            if http {
                 http_lib_rs(name)
             } else {
                 lib_rs(name)
             },
         ),
-        ("README.md".to_owned(), readme(name, args.http)),
+        ("README.md".to_owned(), readme(name, http)),
         (
             "faultgate-guest/Cargo.toml".to_owned(),
             GUEST_MANIFEST.to_owned(),
@@ -90,34 +57,14 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             text.replace("\"../../wit\"", "\"wit\""),
         ));
     }
-    for (path, text) in files {
-        write(&root, &path, &text)?;
+    Template {
+        files,
+        build: "cargo build --release".to_owned(),
+        component: format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        ),
     }
-    println!(
-        "created {root}\n\nbuild it:   cd {root} && cargo build --release\ncheck it:   faultgate plugin check {root}/target/wasm32-wasip2/release/{file}.wasm\nload it:    faultgate serve --plugin {root}/target/wasm32-wasip2/release/{file}.wasm\n            (or POST the .wasm to a running faultgate's /plugins)",
-        root = root.display(),
-        file = name.replace('-', "_"),
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn write(root: &Path, relative: &str, text: &str) -> anyhow::Result<()> {
-    let path = root.join(relative);
-    std::fs::create_dir_all(path.parent().unwrap())
-        .with_context(|| format!("creating {}", path.parent().unwrap().display()))?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-fn type_name(name: &str) -> String {
-    name.split(['-', '_'])
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect()
 }
 
 const GUEST_MANIFEST: &str = r#"[package]
