@@ -53,6 +53,10 @@ fn scaffold_kind_and_build(
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        // The test command builds faultgate itself through clippy (scripts/test);
+        // a user's plugin builds with plain rustc.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .output()
         .unwrap();
     assert!(
