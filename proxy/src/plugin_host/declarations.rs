@@ -7,7 +7,7 @@
 //! kind works in, as every plugin did before the declarations existed.
 
 use super::bindings::{AttributeSpec, Direction, Value, ValueType};
-use super::description::PluginKind;
+use super::kind::PluginKind;
 
 /// The reserved name of the streams declaration.
 pub(super) const STREAMS: &str = "@streams";

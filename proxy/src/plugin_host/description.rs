@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::bindings::{self, Value, ValueType};
+use super::kind::PluginKind;
 
 /// Where a plugin came from, as `GET /plugins` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -17,18 +18,6 @@ pub enum PluginSource {
     Upload {
         sha256: String,
     },
-}
-
-/// What a plugin filters: bytes on a connection, or HTTP exchanges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PluginKind {
-    /// Exports `faultgate:plugin/tcp`: works on every proxy.
-    Tcp,
-    /// Exports `faultgate:plugin/http`: works on proxies in `http` mode.
-    Http,
-    /// Exports `faultgate:plugin/postgres`: works on proxies in `postgres` mode.
-    Postgres,
 }
 
 /// A plugin's self-description, in the control API's JSON shape.

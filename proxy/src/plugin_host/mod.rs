@@ -32,6 +32,7 @@ mod engine;
 pub mod engine_config;
 mod error;
 mod http_host;
+mod kind;
 mod live;
 mod load;
 mod plugin;
@@ -52,10 +53,11 @@ pub use bindings::{
     RequestHead, ResponseHead, Step, Value, ValueType,
 };
 pub use cache::sha256_hex;
-pub use description::{AttributeDescription, Description, PluginKind, PluginSource};
+pub use description::{AttributeDescription, Description, PluginSource};
 pub use engine::PluginLimits;
 pub use error::PluginError;
 pub use http_host::{HttpEdit, HttpEdits};
+pub use kind::PluginKind;
 pub use live::{ConnContext, Exchange, Filter, Live, Session};
 pub use plugin::Plugin;
 pub use requests::ConnRequests;

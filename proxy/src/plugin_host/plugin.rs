@@ -7,9 +7,10 @@ use rand::SeedableRng;
 use wasmtime::Store;
 
 use super::bindings::Attributes;
-use super::description::{Description, PluginKind, PluginSource};
+use super::description::{Description, PluginSource};
 use super::engine::HostShared;
 use super::error::PluginError;
+use super::kind::PluginKind;
 use super::state::{InstanceState, MemoryLimit};
 use super::worlds::{Bindings, PluginPre};
 

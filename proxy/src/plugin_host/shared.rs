@@ -17,8 +17,8 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use super::bindings::{Attributes, ConnInfo, Direction, HttpPlugin, PostgresPlugin, TcpPlugin};
-use super::description::PluginKind;
 use super::error::PluginError;
+use super::kind::PluginKind;
 use super::plugin::Plugin;
 use super::requests::ConnRequests;
 use super::state::InstanceState;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::bindings::{Attributes, HttpPlugin, PostgresPlugin, TcpPlugin};
-use super::description::PluginKind;
 use super::error::PluginError;
+use super::kind::PluginKind;
 use super::plugin::Plugin;
 use super::shared::SharedInstance;
 

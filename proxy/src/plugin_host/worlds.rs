@@ -11,7 +11,7 @@ use super::bindings::{
     self, Attributes, HttpPlugin, HttpPluginPre, PostgresPlugin, PostgresPluginPre, TcpPlugin,
     TcpPluginPre,
 };
-use super::description::PluginKind;
+use super::kind::PluginKind;
 use super::state::InstanceState;
 
 macro_rules! worlds {

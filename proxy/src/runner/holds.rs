@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::outcome::{Done, Failed};
 use super::scenario::HoldsStep;
-use super::steps::{Context, Done, Failed};
+use super::steps::Context;
 use super::trace::Attempt;
 
 impl Context<'_> {

@@ -30,6 +30,7 @@ pub mod html;
 mod negative;
 mod one_of;
 mod one_of_schema;
+mod outcome;
 pub mod report;
 pub mod scenario;
 pub mod steps;
@@ -44,9 +45,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use client::{ControlFailure, HttpClient};
+use outcome::Failed;
 pub use report::{Outcome, ScenarioReport, StepReport};
 pub use scenario::{Action, Scenario, ScenarioError, Step};
-use steps::{Context, Failed};
+use steps::Context;
 use trace::Trace;
 use vars::Vars;
 
@@ -229,7 +231,7 @@ impl Runner {
         section: &'static str,
         step: &Step,
         times: (Duration, Duration),
-        result: Result<steps::Done, Failed>,
+        result: Result<outcome::Done, Failed>,
         trace: Trace,
     ) -> StepReport {
         let report = StepReport::of(section, step, times, result, trace);

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::outcome::{Done, Failed};
 use super::scenario::{Scenario, Step};
-use super::steps::{Done, Failed};
 use super::trace::Trace;
 
 #[derive(Debug, Clone, PartialEq)]

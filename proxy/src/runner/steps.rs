@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::client::{Answer, ControlFailure, HttpClient};
 use super::expect::check;
+use super::outcome::{Done, Failed, check_words, db_error, plain};
 use super::scenario::{
     Action, CaptureStep, Check, ExecStep, FaultOperation, FaultStep, HttpExpect, HttpStep,
     ProxyRef, SqlStep, TcpStep, WaitStep,
@@ -16,33 +17,6 @@ use super::vars::Vars;
 
 /// How much of a response body a failure message quotes.
 const BODY_QUOTE: usize = 2048;
-
-/// What a step that held produced: a note for the report, and values a
-/// `capture` can keep.
-#[derive(Debug, Default)]
-pub struct Done {
-    pub note: Option<String>,
-    pub values: BTreeMap<String, String>,
-    pub json: Option<Value>,
-}
-
-/// Why a step failed.
-#[derive(Debug)]
-pub enum Failed {
-    /// A check did not hold: what was expected, what came back.
-    Check(String),
-    /// The stack is not there (a control API did not answer).
-    Stack(String),
-    /// The control API refused a fault step as bad input (400, 404, 409):
-    /// the scenario is wrong, not the system under test (exit code 2).
-    BadScenario(String),
-}
-
-impl From<String> for Failed {
-    fn from(message: String) -> Self {
-        Self::Check(message)
-    }
-}
 
 pub struct Context<'a> {
     pub client: &'a HttpClient,
@@ -416,7 +390,7 @@ impl Context<'_> {
             expected: Some(format!(
                 "{} within {within:?}",
                 if let Some(failure) = t.failure {
-                    super::negative::tcp_failure_words(failure)
+                    Self::tcp_failure_words(failure)
                 } else if t.connects {
                     "a connection"
                 } else {
@@ -435,7 +409,7 @@ impl Context<'_> {
         };
         self.trace.detail.got = Some(outcome.clone());
         if let Some(failure) = t.failure {
-            return super::negative::tcp_failure(failure, &address, &connected, outcome);
+            return Self::tcp_failure(failure, &address, &connected, outcome);
         }
         if matches!(connected, Ok(Ok(_))) == t.connects {
             Ok(Done {
@@ -490,7 +464,7 @@ impl Context<'_> {
         });
         let x = &s.expect;
         if x.error.is_some() {
-            return super::negative::sql_error(x, result, &query, self.vars);
+            return Self::sql_error(x, result, &query, self.vars);
         }
         let messages = match (result, &x.sqlstate) {
             (Err(e), Some(wanted)) => {
@@ -594,15 +568,6 @@ fn sent_words(
     text
 }
 
-/// A check in words: `200`, `< 500`.
-pub(super) fn check_words(check: &Check) -> String {
-    match check {
-        Check::Number(n) => plain(&json!(n)).trim_end_matches(".0").to_owned(),
-        Check::Bool(b) => b.to_string(),
-        Check::Text(t) => t.clone(),
-    }
-}
-
 fn http_expected(e: &HttpExpect) -> String {
     if let Some(quiet) = e.no_answer_within {
         return format!("no answer within {quiet:?}");
@@ -679,13 +644,6 @@ fn json_at(json: &Value, path: &str) -> Result<Value, String> {
 }
 
 /// A JSON value as text: strings without quotes.
-fn plain(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn quote_body(answer: &Answer) -> String {
     format!("\n  the response body: {}", cut(answer.body.trim()))
 }
@@ -700,11 +658,4 @@ pub fn cut(text: &str) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
-
-pub(super) fn db_error(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
-        None => e.to_string(),
-    }
 }
