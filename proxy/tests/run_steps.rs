@@ -5,95 +5,11 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::faultgate::Faultgate;
-use support::git_http::GitHttpServer;
-use support::postgres::Postgres;
-
-/// A faultgate with an http-mode proxy "git" in front of a git server and
-/// a postgres-mode proxy "pg" in front of Postgres.
-struct Stack {
-    _git: GitHttpServer,
-    _pg: Postgres,
-    fg: Faultgate,
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-}
-
-async fn stack() -> Stack {
-    let pg = Postgres::start().await;
-    let git = GitHttpServer::start(&["alpha", "beta"]);
-    let fg = Faultgate::start(&[]).await;
-    let git_listen = fg
-        .proxy_with(json!({ "name": "git", "mode": "http", "upstream": git.address() }))
-        .await;
-    let pg_listen = fg
-        .proxy_with(json!({ "name": "pg", "mode": "postgres", "upstream": format!("127.0.0.1:{}", pg.port) }))
-        .await;
-    let env = vec![
-        ("FAULTGATE_API".to_owned(), fg.api.clone()),
-        ("GIT".to_owned(), format!("http://{git_listen}")),
-        (
-            "PG".to_owned(),
-            format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
-                pg_listen.port()
-            ),
-        ),
-        ("PG_ADDRESS".to_owned(), pg_listen.to_string()),
-    ];
-    Stack {
-        _git: git,
-        _pg: pg,
-        fg,
-        env,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-impl Stack {
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_str().unwrap().to_owned()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_faultgate"));
-        command
-            .arg("run")
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-            .await
-            .unwrap()
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The `--json` results on stdout.
-fn results(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON on stdout ({e}): {}", text(out)))
-}
+use serde_json::json;
+use support::run_stack::{RunStack, results, text};
 
 const PROXIES: &str = r#"
 [proxies.git]
@@ -108,7 +24,7 @@ const BETA: &str = "${GIT}/git/beta.git/info/refs?service=git-upload-pack";
 #[tokio::test(flavor = "multi_thread")]
 async fn holds_passes_while_its_check_keeps_passing_and_fails_at_the_first_miss_saying_when_and_what()
  {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let file = stack.write(
         "holds.toml",
         &format!(
@@ -206,7 +122,7 @@ holds = {{ for = "6s", every = "300ms", check = {{ http = {{ url = "{BETA}", exp
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_that_must_not_be_answered_passes_on_a_hang_and_fails_on_an_answer() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let file = stack.write(
         "hang.toml",
         &format!(
@@ -259,7 +175,7 @@ http = {{ url = "{BETA}", expect = {{ no_answer_within = "2s" }} }}
 /// 30 s `timeout`, then said "no answer within 30s".
 #[tokio::test(flavor = "multi_thread")]
 async fn expect_within_stops_the_wait_once_the_answer_can_no_longer_pass() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let file = stack.write(
         "within.toml",
         r#"
@@ -288,7 +204,7 @@ http = { url = "${GIT}/git/beta.git/info/refs?service=git-upload-pack", expect =
 
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_queries_and_connections_that_must_fail() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let passing = stack.write(
         "fail-as-expected.toml",
         &format!(
@@ -373,7 +289,7 @@ tcp = {{ address = "${{PG_ADDRESS}}", connects = false, failure = "refused" }}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn templates_and_includes_are_expanded_with_their_parameters_and_refused_saying_where() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     stack.write(
         "shared/git.toml",
         r#"
@@ -480,7 +396,7 @@ use = { template = "refs", with = { repo = "beta", status = 200 } }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_known_failure_passes_the_run_when_it_fails_and_fails_it_when_it_passes() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let scenario = |status: u16| {
         format!(
             r#"name = "beta is {status}"

@@ -4,90 +4,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::faultgate::Faultgate;
 use support::git_http::GitHttpServer;
-use support::postgres::Postgres;
+use support::run_stack::{RunStack, faultgate_run, run, text};
 use support::tls::TestCa;
-
-/// A faultgate with a postgres-mode proxy "pg" and an http-mode proxy
-/// "git", and the environment a scenario reads them from.
-struct Stack {
-    _pg: Postgres,
-    _git: GitHttpServer,
-    fg: Faultgate,
-    env: Vec<(String, String)>,
-    dir: tempfile::TempDir,
-}
-
-async fn stack() -> Stack {
-    let pg = Postgres::start().await;
-    let git = GitHttpServer::start(&["alpha", "beta"]);
-    let fg = Faultgate::start(&[]).await;
-    let pg_listen = fg
-        .proxy_with(json!({ "name": "pg", "mode": "postgres", "upstream": format!("127.0.0.1:{}", pg.port) }))
-        .await;
-    let git_listen = fg
-        .proxy_with(json!({ "name": "git", "mode": "http", "upstream": git.address() }))
-        .await;
-    let env = vec![
-        ("FAULTGATE_API".to_owned(), fg.api.clone()),
-        (
-            "PG".to_owned(),
-            format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
-                pg_listen.port()
-            ),
-        ),
-        ("PG_ADDRESS".to_owned(), pg_listen.to_string()),
-        ("GIT".to_owned(), format!("http://{git_listen}")),
-    ];
-    Stack {
-        _pg: pg,
-        _git: git,
-        fg,
-        env,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-impl Stack {
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-fn faultgate_run(env: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_faultgate"));
-    command
-        .arg("run")
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-async fn run(env: &[(String, String)], args: &[&str]) -> Output {
-    let mut command = faultgate_run(env, args);
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 const GATE: &str = r#"
 name = "postgres bounce is recovered from; git keeps serving"
@@ -149,7 +74,7 @@ http = { url = "${FAULTGATE_API}/proxies/pg", expect = { json = { "/mode" = "pos
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gate_scenario_passes_against_real_servers_and_reports_in_junit() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let file = stack.write("gate.toml", GATE);
     let junit = stack.dir.path().join("report.xml");
     let out = run(
@@ -175,7 +100,7 @@ async fn a_gate_scenario_passes_against_real_servers_and_reports_in_junit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_expectation_fails_with_the_step_the_expectation_and_the_value() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let failing = stack.write(
         "failing.toml",
         r#"
@@ -247,7 +172,7 @@ sleep = "10s"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_until_measures_recovery_from_a_fault_removed_mid_wait() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let file = stack.write(
         "recovery.toml",
         r#"
@@ -284,7 +209,7 @@ wait_until = { within = "20s", every = "200ms", check = { sql = { connect = "${P
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_run_still_tears_down() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let file = stack.write(
         "long.toml",
         r#"
@@ -480,7 +405,7 @@ async fn the_compose_gate_scenarios_are_valid() {
 async fn scenarios_can_be_written_in_rust() {
     use faultgate::runner::scenario::{FaultOperation, FaultStep, SqlExpect, SqlStep};
     use faultgate::runner::{Action, Runner, Scenario};
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let pg = stack.env[1].1.clone();
     let sql = |expect: SqlExpect| {
         Action::Sql(SqlStep {
@@ -526,7 +451,7 @@ async fn scenarios_can_be_written_in_rust() {
 async fn a_postgres_bounce_is_one_step() {
     use support::postgres::connect;
     use tokio_postgres::error::SqlState;
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let port: u16 = stack.env[2].1.rsplit(':').next().unwrap().parse().unwrap();
     // A fault already there stays through the bounce and after it.
     stack
@@ -575,7 +500,7 @@ async fn a_postgres_bounce_is_one_step() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_html_report_of_a_failing_run_has_its_timeline_and_says_why_a_scenario_did_not_run() {
-    let stack = stack().await;
+    let stack = RunStack::start().await;
     let failing = stack.write(
         "blackholed.toml",
         r#"

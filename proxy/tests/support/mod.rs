@@ -12,6 +12,7 @@ pub mod peers;
 pub mod pg_wire;
 pub mod postgres;
 pub mod prometheus;
+pub mod run_stack;
 pub mod tls;
 
 use std::time::Duration;
