@@ -8,8 +8,12 @@
 #                /$GITEA_OWNER/<name>.git, as Gitea lays them out), reached
 #                only through faultgate
 #   faultgate    proxy `gitea` (http mode) and `postgres` (postgres mode), as
-#                in faultgate.toml
+#                in faultgate.toml, and `gitea_legacy` (http mode, to the same
+#                git server) for the legacy server alone
 #   opal-server  one worker, scopes on, as in docker-compose.yml
+#   opal-server  a second one in the legacy single-repository mode
+#                (OPAL_POLICY_REPO_URL: policy-repo-legacy through
+#                `gitea_legacy`, polled every second), for the gate of that mode
 #
 # Usage: compose/without-docker.sh [SCENARIO.toml...]  (default: scenarios/*.toml)
 # Needs: redis-server, Postgres (initdb, postgres), lighttpd, git, psql, and
@@ -21,6 +25,14 @@
 #        OPAL_VENV  the venv holding opal-server (default: target/opal-venv)
 #        JUNIT      write a JUnit report there
 #        KEEP=1     keep the temp dir with every server's log
+#        CONTROLS   control scenarios (paths, space-separated), run after the
+#                   gates against the same bed by one more `faultgate run`,
+#                   whose exit code is logged ("controls exited N"); the
+#                   script's exit code stays the gates'
+#        CONTROLS_JUNIT  the controls' JUnit report
+# The scenarios get, besides the addresses: OPAL_PID (opal-server's pid, for
+# its /proc), GIT_ACCESS_LOG (the git server's access log), LEGACY_OPAL (the
+# legacy-mode server) and GIT_HOST_VIA_FAULTGATE (host:port of `gitea`).
 # Exit:  faultgate run's exit code (0 all passed, 1 a check failed, 2 a bad
 #        file or an unreachable stack), or 3 when the bed could not start.
 set -euo pipefail
@@ -93,9 +105,10 @@ bed_fail() { log "$*"; KEEP=1; exit 3; }
 
 REDIS_PORT=$(free_port); PG_PORT=$(free_port); GIT_PORT=$(free_port)
 FG_API_PORT=$(free_port); FG_GIT_PORT=$(free_port); FG_PG_PORT=$(free_port)
-OPAL_PORT=$(free_port)
+FG_LEGACY_GIT_PORT=$(free_port); OPAL_PORT=$(free_port); LEGACY_OPAL_PORT=$(free_port)
 log "temp dir $T; ports: redis $REDIS_PORT, postgres $PG_PORT, git $GIT_PORT," \
-    "faultgate api $FG_API_PORT gitea $FG_GIT_PORT postgres $FG_PG_PORT, opal $OPAL_PORT"
+    "faultgate api $FG_API_PORT gitea $FG_GIT_PORT postgres $FG_PG_PORT gitea_legacy $FG_LEGACY_GIT_PORT," \
+    "opal $OPAL_PORT, legacy opal $LEGACY_OPAL_PORT"
 
 # --- Redis ------------------------------------------------------------------
 mkdir -p "$T/redis"
@@ -120,7 +133,7 @@ wait_for postgres 30 "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -U postgres 
 # --- git smart HTTP (Gitea's stand-in): /$OWNER/<repo>.git -------------------
 mkdir -p "$T/git/www" "$T/git/repos/$OWNER" "$T/git/seed"
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
-for repo in policy-repo-0001 policy-repo-0002 policy-repo-0003 policy-repo-offline; do
+for repo in policy-repo-0001 policy-repo-0002 policy-repo-0003 policy-repo-offline policy-repo-legacy; do
   # As compose/gitea-seed.sh: branch main, one Rego file and a .manifest.
   work="$T/git/seed/$repo"
   git init -q -b main "$work"
@@ -140,7 +153,10 @@ server.errorlog = "$T/git/error.log"
 server.upload-dirs = ( "$T/git" )
 server.stream-request-body = 2
 server.stream-response-body = 2
-server.modules = ( "mod_alias", "mod_cgi", "mod_setenv" )
+server.modules = ( "mod_alias", "mod_cgi", "mod_setenv", "mod_accesslog" )
+# Every request, one line each as it is answered: the repeat-sync guard
+# counts the fetches of a repository here.
+accesslog.filename = "$T/git/access.log"
 alias.url = ( "/$OWNER" => "$BACKEND" )
 \$HTTP["url"] =~ "^/$OWNER/" {
     cgi.assign = ( "" => "" )
@@ -171,6 +187,12 @@ name = "postgres"
 mode = "postgres"
 listen = "127.0.0.1:$FG_PG_PORT"
 upstream = "127.0.0.1:$PG_PORT"
+
+[[proxies]]
+name = "gitea_legacy"
+mode = "http"
+listen = "127.0.0.1:$FG_LEGACY_GIT_PORT"
+upstream = "127.0.0.1:$GIT_PORT"
 EOF
 "$FAULTGATE" serve --config "$T/faultgate.toml" --api "127.0.0.1:$FG_API_PORT" --seed 7 \
   --no-plugin-cache >"$T/faultgate.log" 2>&1 &
@@ -182,8 +204,8 @@ git ls-remote "http://127.0.0.1:$FG_GIT_PORT/$OWNER/policy-repo-0001.git" main >
 PGPASSWORD=postgres psql "postgres://postgres@127.0.0.1:$FG_PG_PORT/postgres?sslmode=disable" \
   -Atc 'select 1' >/dev/null || bed_fail "postgres through faultgate does not work"
 
-# --- opal-server ----------------------------------------------------------------
-mkdir -p "$T/opal/base"
+# --- opal-server, and a second one in the legacy single-repository mode ---------
+mkdir -p "$T/opal/base" "$T/opal-legacy/base"
 OPAL_STARTED=${EPOCHREALTIME/./}
 (
   cd "$T/opal"   # jwks_dir and regoclone defaults are relative to the cwd
@@ -204,14 +226,41 @@ OPAL_STARTED=${EPOCHREALTIME/./}
 ) >"$T/opal-server.log" 2>&1 &
 PIDS+=($!)
 OPAL_PID=$!
-for ((i = 0; i < 600; i++)); do
-  curl -fsS -m 2 "http://127.0.0.1:$OPAL_PORT/healthcheck" >/dev/null 2>&1 && break
-  kill -0 "$OPAL_PID" 2>/dev/null || bed_fail "opal-server exited: $(tail -n20 "$T/opal-server.log")"
-  sleep 0.2
-done
-curl -fsS -m 2 "http://127.0.0.1:$OPAL_PORT/healthcheck" >/dev/null 2>&1 \
-  || bed_fail "opal-server not healthy within 120s: $(tail -n20 "$T/opal-server.log")"
-log "opal-server healthy after $(( (${EPOCHREALTIME/./} - OPAL_STARTED) / 1000 )) ms"
+# Started beside the first (their start-ups overlap): no scopes, no
+# broadcaster, one repository polled every second through `gitea_legacy`.
+(
+  cd "$T/opal-legacy"
+  exec env \
+    OPAL_SERVER_HOST=127.0.0.1 \
+    OPAL_SERVER_BIND_PORT="$LEGACY_OPAL_PORT" \
+    OPAL_SERVER_WORKER_COUNT=1 \
+    OPAL_SCOPES=false \
+    OPAL_POLICY_REPO_URL="http://127.0.0.1:$FG_LEGACY_GIT_PORT/$OWNER/policy-repo-legacy.git" \
+    OPAL_POLICY_REPO_MAIN_BRANCH=main \
+    OPAL_POLICY_REPO_POLLING_INTERVAL=1 \
+    OPAL_POLICY_REPO_CLONE_PATH="$T/opal-legacy/clones" \
+    OPAL_BASE_DIR="$T/opal-legacy/base" \
+    OPAL_LEADER_LOCK_FILE_PATH="$T/opal-legacy/leader.lock" \
+    OPAL_POLICY_BUNDLE_TMP_PATH="$T/opal-legacy/bundle.tar.gz" \
+    OPAL_LOG_COLORIZE=false \
+    "$OPAL_VENV/bin/opal-server" run
+) >"$T/opal-server-legacy.log" 2>&1 &
+PIDS+=($!)
+LEGACY_OPAL_PID=$!
+# wait_opal NAME PORT PID LOG: until its /healthcheck answers, at most 120 s.
+wait_opal() {
+  local name=$1 port=$2 pid=$3 log=$4 i
+  for ((i = 0; i < 600; i++)); do
+    curl -fsS -m 2 "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || bed_fail "$name exited: $(tail -n20 "$log")"
+    sleep 0.2
+  done
+  curl -fsS -m 2 "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 \
+    || bed_fail "$name not healthy within 120s: $(tail -n20 "$log")"
+  log "$name healthy after $(( (${EPOCHREALTIME/./} - OPAL_STARTED) / 1000 )) ms"
+}
+wait_opal opal-server "$OPAL_PORT" "$OPAL_PID" "$T/opal-server.log"
+wait_opal "opal-server (legacy mode)" "$LEGACY_OPAL_PORT" "$LEGACY_OPAL_PID" "$T/opal-server-legacy.log"
 
 # --- the scenarios -------------------------------------------------------------
 export FAULTGATE_API="http://127.0.0.1:$FG_API_PORT"
@@ -219,12 +268,24 @@ export OPAL="http://127.0.0.1:$OPAL_PORT"
 export GIT_VIA_FAULTGATE="http://127.0.0.1:$FG_GIT_PORT"
 export GITEA_OWNER="$OWNER"
 export BROADCAST_VIA_FAULTGATE="postgres://postgres:postgres@127.0.0.1:$FG_PG_PORT/postgres"
+export GIT_HOST_VIA_FAULTGATE="127.0.0.1:$FG_GIT_PORT"
+export LEGACY_OPAL="http://127.0.0.1:$LEGACY_OPAL_PORT"
+export OPAL_PID GIT_ACCESS_LOG="$T/git/access.log"
 log "faultgate run ${SCENARIOS[*]}"
 REPORT=()
 [ -n "${JUNIT:-}" ] && REPORT=(--junit "$JUNIT")
 set +e
 "$FAULTGATE" run "${SCENARIOS[@]}" "${REPORT[@]}"
 RC=$?
+if [ -n "${CONTROLS:-}" ]; then
+  CONTROL_REPORT=()
+  [ -n "${CONTROLS_JUNIT:-}" ] && CONTROL_REPORT=(--junit "$CONTROLS_JUNIT")
+  # shellcheck disable=SC2086  # a list of paths, split on spaces
+  log "controls: faultgate run $CONTROLS"
+  # shellcheck disable=SC2086
+  "$FAULTGATE" run $CONTROLS "${CONTROL_REPORT[@]}"
+  log "controls exited $?"
+fi
 set -e
 if [ $RC != 0 ]; then
   KEEP=1
