@@ -278,7 +278,8 @@ async fn a_c_plugin_that_aborts_fails_its_toxic_as_any_plugin_does() {
     assert!(last.contains("wasm trap"), "the toxic says {last:?}");
     let log = fg.log();
     assert!(
-        log.contains("aborts") && log.contains("instance is ended") && log.contains("on_data"),
+        log.contains("plugin \"aborts\": on-data failed: wasm trap: wasm `unreachable`")
+            && log.contains("instance is ended"),
         "the log does not say which plugin trapped, and in which hook:\n{log}"
     );
     // The next connection gets a fresh instance.
