@@ -41,7 +41,10 @@ fn scaffold_and_build(
     assert!(output.contains("componentize-py"), "{output}");
     let root = dir.join(name);
     for written in ["app.py", "attributes.py", "README.md", "wit/faultgate.wit"] {
-        assert!(root.join(written).exists(), "plugin new did not write {written}");
+        assert!(
+            root.join(written).exists(),
+            "plugin new did not write {written}"
+        );
     }
     let path = root.join(file);
     std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
@@ -149,7 +152,11 @@ async fn jitter_draws(wasm: &Path, pg: &Postgres, seed: &str) -> Vec<u64> {
     let client = connect(listen.port()).await.unwrap();
     for n in 0..5 {
         let started = Instant::now();
-        let got: i32 = client.query_one("SELECT $1::int", &[&n]).await.unwrap().get(0);
+        let got: i32 = client
+            .query_one("SELECT $1::int", &[&n])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(got, n);
         // The least a delay can be: latency - jitter.
         assert!(
@@ -204,7 +211,11 @@ async fn py_jitter_delays_postgres_and_replays_its_delays_under_the_same_seed() 
         "another seed drew the same delays"
     );
     assert!(
-        first.iter().collect::<std::collections::BTreeSet<_>>().len() > 1,
+        first
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1,
         "no jitter: {first:?}"
     );
 

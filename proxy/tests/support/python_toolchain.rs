@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::faultgate::{Faultgate, wait_bounded};
+use crate::support::faultgate::{Faultgate, wait_bounded};
 
 /// The componentize-py that scripts/toolchains/python installs.
 pub fn componentize_py() -> PathBuf {
@@ -49,7 +49,10 @@ pub fn build(dir: &Path, wit: &Path, world: &str) -> PathBuf {
     }
     let built = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-plugins");
     std::fs::create_dir_all(&built).unwrap();
-    let wasm = built.join(format!("{}.wasm", faultgate::plugin_host::sha256_hex(&sources)));
+    let wasm = built.join(format!(
+        "{}.wasm",
+        faultgate::plugin_host::sha256_hex(&sources)
+    ));
     if wasm.exists() {
         return wasm;
     }
