@@ -21,7 +21,8 @@
 //! instance, its calls serialized), `slot` (making it again after a
 //! failure, with back-off), `live` (a connection's resource and its hooks),
 //! `state` (what an instance's store holds and the host functions it
-//! imports), `http_host` (what an HTTP fault asks of the host besides its
+//! imports), `guest_output` (a plugin's stdout and stderr as log lines),
+//! `http_host` (what an HTTP fault asks of the host besides its
 //! actions).
 
 mod bindings;
@@ -31,6 +32,7 @@ mod description;
 mod engine;
 pub mod engine_config;
 mod error;
+mod guest_output;
 mod http_host;
 mod kind;
 mod live;

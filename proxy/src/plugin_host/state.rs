@@ -11,6 +11,7 @@ use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Direction, Host, HttpHost, Level, TypesHost};
+use super::guest_output::{Channel, GuestOutput};
 use super::http_host::{HttpEdit, HttpEdits};
 use super::requests::ConnRequests;
 use crate::clock;
@@ -23,7 +24,9 @@ use crate::clock;
 /// wasm32-wasip2 guest import a few WASI interfaces, so they must be linked,
 /// but with no files, sockets, environment or arguments behind them. It is
 /// made on a plugin's first WASI call, which most plugins never make (std
-/// calls WASI to print a panic).
+/// calls WASI to print a panic). What a plugin writes to its standard
+/// output and error goes to the log (`guest_output`): a language runtime's
+/// last words before a trap, such as a Python traceback.
 pub struct InstanceState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
@@ -159,8 +162,15 @@ impl ResourceLimiter for InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (plugin, toxic) = (&self.plugin, &self.toxic);
         WasiCtxView {
-            ctx: self.wasi.get_or_insert_with(|| WasiCtx::builder().build()),
+            ctx: self.wasi.get_or_insert_with(|| {
+                let output = |channel| GuestOutput::new(channel, plugin.clone(), toxic.clone());
+                WasiCtx::builder()
+                    .stdout(output(Channel::Stdout))
+                    .stderr(output(Channel::Stderr))
+                    .build()
+            }),
             table: &mut self.table,
         }
     }
