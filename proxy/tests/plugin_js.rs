@@ -4,15 +4,15 @@
 //! of real servers; and a JS exception in a hook, which fails the fault as a
 //! trap does, with the JS message in faultgate's log.
 
-mod support;
 #[path = "support/js_toolchain.rs"]
 mod js_toolchain;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::faultgate::{Faultgate, error_mentions, plugin_build_dir, run_to_exit};
+use support::faultgate::{Faultgate, error_mentions, plugin_build_dir, run_to_exit, wait_bounded};
 use support::git_http::GitHttpServer;
 use support::peers::{echo, echo_server};
 use tokio::net::TcpStream;
@@ -60,9 +60,18 @@ fn scaffold_and_build(
     root.join(format!("{name}.wasm"))
 }
 
+/// `faultgate plugin check WASM`, given longer than `run_to_exit`'s 30 s:
+/// checking compiles the 12 MB component, and on a busy machine that
+/// alone can take half a minute.
 fn check(wasm: &Path) -> String {
-    let (code, output) = run_to_exit(&["plugin", "check", wasm.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_faultgate"))
+        .args(["plugin", "check", wasm.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, output) = wait_bounded(child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(0), "plugin check failed:\n{output}");
     output
 }
 
@@ -114,7 +123,10 @@ async fn js_flaky_answers_every_second_request_to_a_git_server_across_connection
         if status == 503 {
             assert!(body.starts_with("js_flaky: request "), "{body}");
         } else {
-            assert!(body.contains("refs/heads/"), "not the server's refs: {body}");
+            assert!(
+                body.contains("refs/heads/"),
+                "not the server's refs: {body}"
+            );
         }
         statuses.push(status);
     }
@@ -292,8 +304,10 @@ async fn costs() {
         let mut listens = Vec::new();
         for n in 0..TOXICS {
             listens.push(
-                fg.proxy_with(json!({"name": format!("p{n}"), "mode": "http", "upstream": "127.0.0.1:9"}))
-                    .await,
+                fg.proxy_with(
+                    json!({"name": format!("p{n}"), "mode": "http", "upstream": "127.0.0.1:9"}),
+                )
+                .await,
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -308,7 +322,14 @@ async fn costs() {
         let client = reqwest::Client::new();
         let url = format!("http://{}/x", listens[0]);
         for _ in 0..50 {
-            client.get(&url).send().await.unwrap().bytes().await.unwrap();
+            client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
         }
         const CALLS: u32 = 500;
         let started = Instant::now();

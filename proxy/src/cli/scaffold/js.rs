@@ -30,7 +30,10 @@ pub(super) fn template(name: &str, http: bool) -> anyhow::Result<Template> {
     let files = vec![
         ("app.js".to_owned(), app.replace("NAME", name)),
         ("package.json".to_owned(), package_json(name, world)),
-        (".gitignore".to_owned(), "/node_modules\n/*.wasm\n".to_owned()),
+        (
+            ".gitignore".to_owned(),
+            "/node_modules\n/*.wasm\n".to_owned(),
+        ),
         ("wit/faultgate.wit".to_owned(), CONTRACT.to_owned()),
         (
             "README.md".to_owned(),
