@@ -207,7 +207,13 @@ async fn a_scaffolded_js_http_plugin_answers_for_one_repository_and_a_thrown_err
     )
     .await;
     assert!(fg.log().contains("on-request failed"), "{}", fg.log());
-    assert_eq!(get_alone(&info_refs(listen, "alpha")).await.0, 410);
+    // The fresh instance is made after a short back-off (502s meanwhile).
+    support::eventually(
+        "a fresh instance answering 410",
+        Duration::from_secs(5),
+        || async { get_alone(&info_refs(listen, "alpha")).await.0 == 410 },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
