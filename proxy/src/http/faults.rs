@@ -148,7 +148,10 @@ impl<'a> RequestFaults<'a> {
                 Action::Delay(micros) => {
                     self.count_acted(fault, &mut acted);
                     cursor = clock::add_micros(cursor, micros);
-                    if !self.wait(fault, Some(cursor)).await {
+                    // A time already past is not waited for: a timer set
+                    // for it would fire only at the timer's next tick, up
+                    // to a millisecond later (a `delay` of 0 cost that).
+                    if cursor > Instant::now() && !self.wait(fault, Some(cursor)).await {
                         break;
                     }
                 }
