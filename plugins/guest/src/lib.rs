@@ -260,7 +260,11 @@ impl Description {
                 Direction::Downstream => "downstream",
             })
             .collect();
-        self.declaration(STREAMS, &names.join(","), "the streams this fault acts on")
+        self.declaration(
+            STREAMS,
+            Value::Text(names.join(",")),
+            "the streams this fault acts on",
+        )
     }
 
     /// Declares the proxy modes (`tcp`, `http`, `postgres`) the fault acts
@@ -269,17 +273,43 @@ impl Description {
     pub fn modes(self, modes: &[&str]) -> Self {
         self.declaration(
             MODES,
-            &modes.join(","),
+            Value::Text(modes.join(",")),
             "the proxy modes this fault acts in",
         )
     }
 
-    fn declaration(mut self, name: &str, value: &str, summary: &str) -> Self {
+    /// Declares the linear memory (MiB, at most 64) one instance of the
+    /// plugin needs, when that is more than faultgate gives by default
+    /// (`--plugin-memory-mib`, 16). Carried as the reserved attribute
+    /// [`MEMORY_MIB`].
+    pub fn memory_mib(self, mib: u32) -> Self {
+        self.declaration(
+            MEMORY_MIB,
+            Value::Integer(mib.into()),
+            "the memory one instance needs, in MiB",
+        )
+    }
+
+    /// Declares the time (ms, at most 60000) one call may need, when that
+    /// is more than faultgate's default deadline (`--plugin-deadline-ms`,
+    /// 100). Carried as the reserved attribute [`DEADLINE_MS`].
+    pub fn deadline_ms(self, ms: u32) -> Self {
+        self.declaration(
+            DEADLINE_MS,
+            Value::Integer(ms.into()),
+            "the time one call may need, in milliseconds",
+        )
+    }
+
+    fn declaration(mut self, name: &str, value: Value, summary: &str) -> Self {
         self.attributes.retain(|a| a.name != name);
         self.attributes.push(AttributeSpec {
             name: name.to_owned(),
-            type_: ValueType::Text,
-            default: Some(Value::Text(value.to_owned())),
+            type_: match value {
+                Value::Integer(_) => ValueType::Integer,
+                _ => ValueType::Text,
+            },
+            default: Some(value),
             summary: summary.to_owned(),
         });
         self
@@ -292,6 +322,12 @@ impl Description {
 pub const STREAMS: &str = "@streams";
 /// The reserved attribute name under which a description declares its modes.
 pub const MODES: &str = "@modes";
+/// The reserved attribute name under which a description declares the
+/// memory one instance needs (an integer default, MiB).
+pub const MEMORY_MIB: &str = "@memory-mib";
+/// The reserved attribute name under which a description declares the time
+/// one call may need (an integer default, ms).
+pub const DEADLINE_MS: &str = "@deadline-ms";
 
 /// Whether an attribute spec is a declaration (`@streams`, `@modes`), not an
 /// attribute a toxic is given.

@@ -35,13 +35,30 @@ const ATTRIBUTES = [
   },
 ];
 
+// Declarations, not attributes: what the JavaScript engine needs beyond
+// faultgate's default limits (see plugins/languages/js.md).
+const RUNTIME_NEEDS = [
+  {
+    name: '@memory-mib',
+    type: 'integer',
+    default: { tag: 'integer', val: 64n },
+    summary: 'the memory one instance needs, in MiB',
+  },
+  {
+    name: '@deadline-ms',
+    type: 'integer',
+    default: { tag: 'integer', val: 1000n },
+    summary: 'the time one call may need, in milliseconds',
+  },
+];
+
 export const meta = {
   describe() {
     return {
       name: 'js_flaky',
       version: '0.1.0',
       summary: 'Answers every Nth matching request with a status, across connections',
-      attributes: ATTRIBUTES,
+      attributes: [...ATTRIBUTES, ...RUNTIME_NEEDS],
       wantsBytes: false,
     };
   },

@@ -11,8 +11,8 @@ from wit_world.imports import types
 
 import tcp
 
-def spec(name, summary):
-    return types.AttributeSpec(name, types.ValueType.INTEGER, types.Value_Integer(0), summary)
+def spec(name, summary, default=0):
+    return types.AttributeSpec(name, types.ValueType.INTEGER, types.Value_Integer(default), summary)
 
 class Meta(exports.Meta):
     def describe(self):
@@ -23,6 +23,10 @@ class Meta(exports.Meta):
             attributes=[
                 spec("latency", "mean delay of each chunk, in milliseconds"),
                 spec("jitter", "the delay varies by up to this much either way, in milliseconds"),
+                # Declarations, not attributes: what the interpreter needs
+                # beyond faultgate's default limits.
+                spec("@memory-mib", "the memory one instance needs, in MiB", 32),
+                spec("@deadline-ms", "the time one call may need, in milliseconds", 1000),
             ],
             wants_bytes=False,
         )

@@ -92,5 +92,19 @@ fn print_plugin(plugin: &Plugin) {
         d.streams.join(", "),
         d.modes.join(", ")
     );
+    let needs: Vec<String> = [
+        d.memory_mib
+            .map(|mib| format!("{mib} MiB of memory per instance")),
+        d.deadline_ms.map(|ms| format!("calls of up to {ms} ms")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !needs.is_empty() {
+        println!(
+            "    needs: {} (faultgate raises its own limits to these for it)",
+            needs.join(", ")
+        );
+    }
     println!();
 }

@@ -1,18 +1,33 @@
-//! What a plugin declares beyond its attributes: the streams it acts on and
-//! the proxy modes it acts in. `description` is a record every plugin built
-//! against the contract returns, so it cannot grow a field without breaking
-//! them; the declarations travel instead as attribute specs with reserved
-//! names (`@streams`, `@modes`), text whose default lists the values. A
-//! plugin that declares nothing acts on both streams and in every mode its
-//! kind works in, as every plugin did before the declarations existed.
+//! What a plugin declares beyond its attributes: the streams it acts on,
+//! the proxy modes it acts in, and the limits it needs beyond the host's
+//! defaults. `description` is a record every plugin built against the
+//! contract returns, so it cannot grow a field without breaking them; the
+//! declarations travel instead as attribute specs with reserved names
+//! (`@streams`, `@modes`: text whose default lists the values;
+//! `@memory-mib`, `@deadline-ms`: an integer default). A plugin that
+//! declares nothing acts on both streams and in every mode its kind works
+//! in, under the host's limits, as every plugin did before the
+//! declarations existed.
 
 use super::bindings::{AttributeSpec, Direction, Value, ValueType};
+use super::engine_config::MEMORY_RESERVATION;
 use super::kind::PluginKind;
 
 /// The reserved name of the streams declaration.
 pub(super) const STREAMS: &str = "@streams";
 /// The reserved name of the modes declaration.
 pub(super) const MODES: &str = "@modes";
+/// The reserved name of the memory declaration (MiB per instance).
+pub(super) const MEMORY_MIB: &str = "@memory-mib";
+/// The reserved name of the call deadline declaration (ms per call).
+pub(super) const DEADLINE_MS: &str = "@deadline-ms";
+
+/// The most memory a plugin may declare: the address space reserved for
+/// each instance's linear memory.
+pub const MAX_MEMORY_MIB: u64 = MEMORY_RESERVATION >> 20;
+/// The longest call deadline a plugin may declare, as long as the host's
+/// own setting may be.
+pub const MAX_DEADLINE_MS: u64 = 60_000;
 
 const ALL_STREAMS: [&str; 2] = ["upstream", "downstream"];
 
@@ -20,6 +35,10 @@ const ALL_STREAMS: [&str; 2] = ["upstream", "downstream"];
 pub(super) struct Declared {
     pub streams: Vec<&'static str>,
     pub modes: Vec<&'static str>,
+    /// The memory one instance needs, in MiB, if declared.
+    pub memory_mib: Option<u64>,
+    /// The time one call needs, in ms, if declared.
+    pub deadline_ms: Option<u64>,
 }
 
 /// Whether an attribute name is a declaration rather than an attribute.
@@ -51,52 +70,78 @@ pub(super) fn read(specs: &[AttributeSpec], kind: PluginKind) -> Result<Declared
     let mut declared = Declared {
         streams: ALL_STREAMS.to_vec(),
         modes: kind_modes(kind).to_vec(),
+        memory_mib: None,
+        deadline_ms: None,
     };
     for spec in specs.iter().filter(|s| is_declaration(&s.name)) {
-        let (slot, allowed): (&mut Vec<&'static str>, &[&'static str]) = match spec.name.as_str() {
-            STREAMS => (&mut declared.streams, &ALL_STREAMS),
-            MODES => (&mut declared.modes, kind_modes(kind)),
+        match spec.name.as_str() {
+            STREAMS => declared.streams = list(spec, &ALL_STREAMS)?,
+            MODES => declared.modes = list(spec, kind_modes(kind))?,
+            MEMORY_MIB => declared.memory_mib = Some(number(spec, MAX_MEMORY_MIB)?),
+            DEADLINE_MS => declared.deadline_ms = Some(number(spec, MAX_DEADLINE_MS)?),
             other => {
                 return Err(format!(
                     "describe() lists {other:?}: names starting with '@' are declarations, \
-                     and the known ones are {STREAMS} and {MODES}"
+                     and the known ones are {STREAMS}, {MODES}, {MEMORY_MIB} and {DEADLINE_MS}"
                 ));
-            }
-        };
-        let list = match (&spec.type_, &spec.default) {
-            (ValueType::Text, Some(Value::Text(list))) => list,
-            _ => {
-                return Err(format!(
-                    "describe() declares {}: a declaration is text, its default the \
-                     comma-separated values (one of {})",
-                    spec.name,
-                    allowed.join(", ")
-                ));
-            }
-        };
-        let mut values = Vec::new();
-        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let Some(value) = allowed.iter().find(|a| a.eq_ignore_ascii_case(item)) else {
-                return Err(format!(
-                    "describe() declares {} {item:?}; it may list {}",
-                    spec.name,
-                    allowed.join(", ")
-                ));
-            };
-            if !values.contains(value) {
-                values.push(*value);
             }
         }
-        if values.is_empty() {
+    }
+    Ok(declared)
+}
+
+/// A list declaration's values, each one of `allowed`.
+fn list(spec: &AttributeSpec, allowed: &[&'static str]) -> Result<Vec<&'static str>, String> {
+    let text = match (&spec.type_, &spec.default) {
+        (ValueType::Text, Some(Value::Text(text))) => text,
+        _ => {
             return Err(format!(
-                "describe() declares {} empty; it lists at least one of {}",
+                "describe() declares {}: this declaration is text, its default the \
+                 comma-separated values (one of {})",
                 spec.name,
                 allowed.join(", ")
             ));
         }
-        *slot = values;
+    };
+    let mut values = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some(value) = allowed.iter().find(|a| a.eq_ignore_ascii_case(item)) else {
+            return Err(format!(
+                "describe() declares {} {item:?}; it may list {}",
+                spec.name,
+                allowed.join(", ")
+            ));
+        };
+        if !values.contains(value) {
+            values.push(*value);
+        }
     }
-    Ok(declared)
+    if values.is_empty() {
+        return Err(format!(
+            "describe() declares {} empty; it lists at least one of {}",
+            spec.name,
+            allowed.join(", ")
+        ));
+    }
+    Ok(values)
+}
+
+/// A number declaration's value, from 1 to `max`.
+fn number(spec: &AttributeSpec, max: u64) -> Result<u64, String> {
+    match (&spec.type_, &spec.default) {
+        (ValueType::Integer, Some(Value::Integer(n))) if (1..=max as i64).contains(n) => {
+            Ok(*n as u64)
+        }
+        (ValueType::Integer, Some(Value::Integer(n))) => Err(format!(
+            "describe() declares {} {n}; it may be from 1 to {max}",
+            spec.name
+        )),
+        _ => Err(format!(
+            "describe() declares {}: this declaration is an integer, its default the \
+             value (from 1 to {max})",
+            spec.name
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +164,45 @@ mod tests {
         assert_eq!(declared.modes, ["tcp", "http", "postgres"]);
         let declared = read(&[], PluginKind::Postgres).unwrap();
         assert_eq!(declared.modes, ["postgres"]);
+    }
+
+    fn integer(name: &str, value: i64) -> AttributeSpec {
+        AttributeSpec {
+            name: name.into(),
+            type_: ValueType::Integer,
+            default: Some(Value::Integer(value)),
+            summary: String::new(),
+        }
+    }
+
+    #[test]
+    fn limits_are_declared_as_integers_within_what_the_host_allows() {
+        let declared = read(&[], PluginKind::Http).unwrap();
+        assert_eq!((declared.memory_mib, declared.deadline_ms), (None, None));
+        let declared = read(
+            &[integer(MEMORY_MIB, 48), integer(DEADLINE_MS, 1000)],
+            PluginKind::Http,
+        )
+        .unwrap();
+        assert_eq!(
+            (declared.memory_mib, declared.deadline_ms),
+            (Some(48), Some(1000))
+        );
+        let too_much = read(&[integer(MEMORY_MIB, 65)], PluginKind::Tcp)
+            .err()
+            .unwrap();
+        assert!(
+            too_much.contains("@memory-mib 65; it may be from 1 to 64"),
+            "{too_much}"
+        );
+        let zero = read(&[integer(DEADLINE_MS, 0)], PluginKind::Tcp)
+            .err()
+            .unwrap();
+        assert!(zero.contains("from 1 to 60000"), "{zero}");
+        let as_text = read(&[text(MEMORY_MIB, "48")], PluginKind::Tcp)
+            .err()
+            .unwrap();
+        assert!(as_text.contains("is an integer"), "{as_text}");
     }
 
     #[test]

@@ -36,6 +36,15 @@ pub struct Description {
     /// The proxy modes it acts in (`@modes`); every mode of its kind when
     /// it declares none. An extension field of `GET /plugins`.
     pub modes: Vec<&'static str>,
+    /// The memory one instance needs (MiB), as it declares it
+    /// (`@memory-mib`), when more than the host gives by default. An
+    /// extension field of `GET /plugins`, absent when not declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// The time one call needs (ms), as it declares it (`@deadline-ms`).
+    /// An extension field of `GET /plugins`, absent when not declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 impl Description {
@@ -102,6 +111,8 @@ pub(super) fn convert_description(
         wants_bytes: raw.wants_bytes,
         streams: declared.streams,
         modes: declared.modes,
+        memory_mib: declared.memory_mib,
+        deadline_ms: declared.deadline_ms,
     })
 }
 

@@ -10,7 +10,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 
 use super::engine_config;
 use super::error::PluginError;
-use super::state::InstanceState;
+use super::state::{InstanceLimits, InstanceState};
 
 /// How often the epoch advances. Call deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -40,6 +40,26 @@ impl Default for PluginLimits {
             memory_bytes: 16 << 20,
             call_deadline: Duration::from_millis(100),
             max_instances: 1_000,
+        }
+    }
+}
+
+impl PluginLimits {
+    /// What an instance of a plugin runs under: these limits, raised to
+    /// what the plugin declares it needs (`@memory-mib`, `@deadline-ms`;
+    /// see `declarations.rs`, which bounds what may be declared).
+    pub(super) fn raised_to(
+        &self,
+        memory_mib: Option<u64>,
+        deadline_ms: Option<u64>,
+    ) -> InstanceLimits {
+        InstanceLimits {
+            memory_bytes: self
+                .memory_bytes
+                .max(memory_mib.map_or(0, |mib| (mib as usize) << 20)),
+            call_deadline: self
+                .call_deadline
+                .max(deadline_ms.map_or(Duration::ZERO, Duration::from_millis)),
         }
     }
 }
@@ -98,23 +118,27 @@ impl HostShared {
         }))
     }
 
-    /// A fresh store for an instance of `plugin` serving `toxic`. Every
-    /// epoch tick while it runs lets other tasks run, and interrupts a call
-    /// past its deadline (see [`InstanceState::on_tick`]).
-    pub fn store(&self, plugin: Arc<str>, toxic: Arc<str>, seed: u64) -> Store<InstanceState> {
-        let state = InstanceState::new(plugin, toxic, seed, self.limits.memory_bytes);
+    /// A fresh store for an instance of `plugin` serving `toxic`, under
+    /// `limits`. Every epoch tick while it runs lets other tasks run, and
+    /// interrupts a call past its deadline (see [`InstanceState::on_tick`]).
+    pub fn store(
+        &self,
+        plugin: Arc<str>,
+        toxic: Arc<str>,
+        seed: u64,
+        limits: InstanceLimits,
+    ) -> Store<InstanceState> {
+        let state = InstanceState::new(plugin, toxic, seed, limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);
         store.epoch_deadline_callback(|context| Ok(context.data().on_tick()));
         store
     }
 
-    /// Makes the next call into `store` run under the call deadline, for
+    /// Makes the next call into `store` run under its call deadline, for
     /// connection `conn_id` with its random stream `rng`.
     pub fn arm(&self, store: &mut Store<InstanceState>, conn_id: u64, rng: &mut ChaCha8Rng) {
-        store
-            .data_mut()
-            .begin_call(conn_id, rng, self.limits.call_deadline);
+        store.data_mut().begin_call(conn_id, rng);
         store.set_epoch_deadline(1);
     }
 }

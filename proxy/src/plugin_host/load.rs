@@ -5,12 +5,18 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 
+use super::declarations::MAX_MEMORY_MIB;
 use super::description::{PluginSource, convert_description};
 use super::engine::HostShared;
 use super::error::PluginError;
 use super::plugin::{Plugin, check_instance};
 use super::state::InstanceState;
 use super::worlds::PluginPre;
+
+/// The time a plugin has to describe itself (its instantiation included):
+/// a Python or JavaScript runtime sets itself up first, which on a busy
+/// machine can pass the default call deadline.
+const DESCRIBE_DEADLINE_MS: u64 = 5_000;
 
 /// Links `component` as the kind of plugin it exports and asks it to
 /// describe itself: a plugin, not yet available by name.
@@ -44,9 +50,20 @@ pub(super) async fn link(
     };
     let pre = PluginPre::new(instance_pre, exports).map_err(contract)?;
     let name: std::sync::Arc<str> = source_name.into();
-    let raw = check_instance(host, &pre, &name, "describe", async |store, bindings| {
-        bindings.describe(store).await
-    })
+    // Until it has described itself a plugin has declared nothing; loading
+    // is off the traffic path, so describing may use what any plugin may
+    // declare.
+    let describing = host
+        .limits
+        .raised_to(Some(MAX_MEMORY_MIB), Some(DESCRIBE_DEADLINE_MS));
+    let raw = check_instance(
+        host,
+        &pre,
+        &name,
+        describing,
+        "describe",
+        async |store, bindings| bindings.describe(store).await,
+    )
     .await
     .map_err(invalid)?;
     let description =
@@ -54,12 +71,16 @@ pub(super) async fn link(
             source_name: source_name.to_owned(),
             reason,
         })?;
+    let limits = host
+        .limits
+        .raised_to(description.memory_mib, description.deadline_ms);
     Ok(Arc::new(Plugin {
         name: description.name.as_str().into(),
         description,
         source,
         pre,
         host: host.clone(),
+        limits,
     }))
 }
 

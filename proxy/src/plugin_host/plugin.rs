@@ -11,7 +11,7 @@ use super::description::{Description, PluginSource};
 use super::engine::HostShared;
 use super::error::PluginError;
 use super::kind::PluginKind;
-use super::state::{InstanceState, MemoryLimit};
+use super::state::{InstanceLimits, InstanceState, MemoryLimit};
 use super::worlds::{Bindings, PluginPre};
 
 /// A loaded plugin, ready to be instantiated.
@@ -21,6 +21,8 @@ pub struct Plugin {
     pub(super) source: PluginSource,
     pub(super) pre: PluginPre,
     pub(super) host: Arc<HostShared>,
+    /// The host's limits, raised to what the plugin declares it needs.
+    pub(super) limits: InstanceLimits,
 }
 
 impl Plugin {
@@ -62,7 +64,7 @@ impl Plugin {
         what: &'static str,
         call: impl AsyncFnOnce(&mut Store<InstanceState>, &Bindings) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        check_instance(&self.host, &self.pre, &self.name, what, call)
+        check_instance(&self.host, &self.pre, &self.name, self.limits, what, call)
             .await
             .map_err(|e| self.call_error(what, e))
     }
@@ -73,10 +75,9 @@ impl Plugin {
     pub(super) fn call_error(&self, what: &'static str, error: wasmtime::Error) -> PluginError {
         tracing::debug!(plugin = %self.name, what, "{error:?}");
         let reason = match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => format!(
-                "exceeded its time limit of {:?}",
-                self.host.limits.call_deadline
-            ),
+            Some(wasmtime::Trap::Interrupt) => {
+                format!("exceeded its time limit of {:?}", self.limits.call_deadline)
+            }
             // A trap says "wasm trap: ..." itself.
             Some(trap) => trap.to_string(),
             None => match error.downcast_ref::<MemoryLimit>() {
@@ -93,11 +94,12 @@ impl Plugin {
 }
 
 /// Instantiates `pre` in a store of its own (from the reserve for checks)
-/// and runs `call` in it under the call deadline.
+/// and runs `call` in it under `limits`.
 pub(super) async fn check_instance<T>(
     host: &HostShared,
     pre: &PluginPre,
     name: &Arc<str>,
+    limits: InstanceLimits,
     what: &'static str,
     call: impl AsyncFnOnce(&mut Store<InstanceState>, &Bindings) -> wasmtime::Result<T>,
 ) -> wasmtime::Result<T> {
@@ -106,7 +108,7 @@ pub(super) async fn check_instance<T>(
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    let mut store = host.store(name.clone(), what.into(), 0);
+    let mut store = host.store(name.clone(), what.into(), 0, limits);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     host.arm(&mut store, 0, &mut rng);
     let result = async {

@@ -133,7 +133,7 @@ impl<W: World> SharedInstance<W> {
                 plugin: plugin.name.to_string(),
                 limit: host.limits.max_instances,
             })?;
-        let mut store = host.store(plugin.name.clone(), toxic.clone(), seed);
+        let mut store = host.store(plugin.name.clone(), toxic.clone(), seed, plugin.limits);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         host.arm(&mut store, 0, &mut rng);
         let made = async {

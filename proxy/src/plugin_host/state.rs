@@ -16,6 +16,17 @@ use super::http_host::{HttpEdit, HttpEdits};
 use super::requests::ConnRequests;
 use crate::clock;
 
+/// The limits one instance runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceLimits {
+    /// Linear memory the instance may grow to (the fault's and every
+    /// connection's state together).
+    pub memory_bytes: usize,
+    /// Wall time one call (and the instantiation) may take before it is
+    /// interrupted.
+    pub call_deadline: Duration,
+}
+
 /// Per-instance state. One instance serves every connection of a toxic, so
 /// what a call needs to know of its connection (its id for the log, its
 /// random stream) is lent to the store for the length of the call.
@@ -30,9 +41,8 @@ use crate::clock;
 pub struct InstanceState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
-    /// Linear memory the instance may grow to (the fault's and every
-    /// connection's state together).
-    memory_limit: usize,
+    /// Its memory limit and call deadline.
+    limits: InstanceLimits,
     plugin: Arc<str>,
     /// The toxic the instance serves ("" while a plugin is described or
     /// validates attributes).
@@ -51,11 +61,16 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    pub fn new(plugin: Arc<str>, toxic: Arc<str>, random_seed: u64, memory_limit: usize) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        toxic: Arc<str>,
+        random_seed: u64,
+        limits: InstanceLimits,
+    ) -> Self {
         Self {
             wasi: None,
             table: ResourceTable::new(),
-            memory_limit,
+            limits,
             plugin,
             toxic,
             conn_id: 0,
@@ -68,10 +83,10 @@ impl InstanceState {
 
     /// A call for connection `conn_id` starts; its random stream is lent to
     /// the store until [`InstanceState::end_call`] gives it back.
-    pub fn begin_call(&mut self, conn_id: u64, rng: &mut ChaCha8Rng, deadline: Duration) {
+    pub fn begin_call(&mut self, conn_id: u64, rng: &mut ChaCha8Rng) {
         self.conn_id = conn_id;
         std::mem::swap(&mut self.rng, rng);
-        self.call = Some((Instant::now(), deadline));
+        self.call = Some((Instant::now(), self.limits.call_deadline));
         self.http_edits = HttpEdits::default();
     }
 
@@ -127,9 +142,9 @@ impl ResourceLimiter for InstanceState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
+        if desired > self.limits.memory_bytes {
             return Err(MemoryLimit {
-                limit: self.memory_limit,
+                limit: self.limits.memory_bytes,
                 wanted: desired,
             }
             .into());

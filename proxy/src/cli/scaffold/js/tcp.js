@@ -17,13 +17,25 @@ const ATTRIBUTES = [
   integer('reset_after', 0, 'reset the connection at this chunk; 0 = never'),
 ];
 
+// What a JavaScript plugin needs of faultgate beyond its defaults (16 MiB
+// of memory per instance, 100 ms a call): the most memory an instance may
+// have, as ComponentizeJS 0.23 keeps some of every call's memory (see
+// plugins/languages/js.md), and time for making an instance (the engine
+// set up, then `create`), which can pass 100 ms on a busy machine. Names
+// starting with '@' are read by faultgate as declarations, not offered as
+// attributes.
+const RUNTIME_NEEDS = [
+  integer('@memory-mib', 64, 'the memory one instance needs, in MiB'),
+  integer('@deadline-ms', 1000, 'the time one call may need, in milliseconds'),
+];
+
 export const meta = {
   describe() {
     return {
       name: 'NAME',
       version: '0.1.0',
       summary: 'Delays every chunk, and resets after some chunks if asked',
-      attributes: ATTRIBUTES,
+      attributes: [...ATTRIBUTES, ...RUNTIME_NEEDS],
       wantsBytes: false,
     };
   },

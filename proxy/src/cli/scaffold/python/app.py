@@ -23,7 +23,8 @@ class Meta(exports.Meta):
             attributes=[
                 attributes.integer_spec("delay", 0, "delay of each chunk, in milliseconds"),
                 attributes.integer_spec("reset_after", 0, "reset the connection at this chunk; 0 = never"),
-            ],
+            ]
+            + attributes.RUNTIME_NEEDS,
             # Only the chunk's length is needed: the host copies no bytes in.
             wants_bytes=False,
         )

@@ -44,3 +44,14 @@ def integer_spec(name, default, summary):
 
 def text_spec(name, default, summary):
     return types.AttributeSpec(name, types.ValueType.TEXT, types.Value_Text(default), summary)
+
+
+# What a Python plugin needs of faultgate beyond its defaults (16 MiB of
+# memory per instance, 100 ms a call): the interpreter takes about 12 MiB,
+# and making an instance (the interpreter's memory set up, then `create`)
+# can pass 100 ms on a busy machine. Names starting with '@' are read by
+# faultgate as declarations, not offered as attributes.
+RUNTIME_NEEDS = [
+    integer_spec("@memory-mib", 32, "the memory one instance needs, in MiB"),
+    integer_spec("@deadline-ms", 1000, "the time one call may need, in milliseconds"),
+]

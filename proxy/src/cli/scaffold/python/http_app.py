@@ -32,7 +32,8 @@ class Meta(exports.Meta):
                 attributes.integer_spec("status", 503, "the status to answer with"),
                 attributes.integer_spec("delay", 0, "wait before answering, in milliseconds"),
                 attributes.text_spec("path_prefix", "", "act on requests whose path starts with this; empty = every request"),
-            ],
+            ]
+            + attributes.RUNTIME_NEEDS,
             wants_bytes=False,
         )
 
