@@ -7,16 +7,13 @@
 // only ever changed in place: none is added, lost or reordered.
 //
 // Built as a `faultgate plugin new c_corrupt --lang c` scaffold with this
-// file as its c_corrupt.c (see README.md beside it).
+// file as its c_corrupt.c (see README.md beside it); attributes.h is the
+// scaffold's.
 
 #include <stdlib.h>
-#include <string.h>
 
-#include "tcp_plugin.h"
+#include "attributes.h"
 
-typedef tcp_plugin_string_t string_t;
-typedef faultgate_plugin_types_attributes_t attributes_t;
-typedef faultgate_plugin_types_value_t value_t;
 typedef faultgate_plugin_types_step_t step_t;
 typedef exports_faultgate_plugin_tcp_list_step_t steps_t;
 
@@ -39,32 +36,14 @@ static uint64_t next(uint64_t *state) {
   return z ^ (z >> 31);
 }
 
-static const value_t *attribute(const attributes_t *attrs, const char *name) {
-  size_t len = strlen(name);
-  for (size_t i = 0; i < attrs->len; i++) {
-    const string_t *key = &attrs->ptr[i].f0;
-    if (key->len == len && memcmp(key->ptr, name, len) == 0) {
-      return &attrs->ptr[i].f1;
-    }
-  }
-  return NULL;
-}
-
 static bool read_probability(const attributes_t *attrs, double *out, string_t *err) {
-  const value_t *value = attribute(attrs, "probability");
-  double probability = 0.001;
-  if (value != NULL) {
-    if (value->tag == FAULTGATE_PLUGIN_TYPES_VALUE_FLOAT) {
-      probability = value->val.float_;
-    } else if (value->tag == FAULTGATE_PLUGIN_TYPES_VALUE_INTEGER) {
-      probability = (double)value->val.integer;
-    } else {
-      probability = -1;
-    }
+  double probability;
+  if (!number_attribute(attrs, "probability", 0.001, &probability, err)) {
+    return false;
   }
   // Written so that NaN fails too.
   if (!(probability >= 0 && probability <= 1)) {
-    tcp_plugin_string_dup(err, "probability: expected a number from 0 to 1 (the fraction of bytes corrupted)");
+    string_dup(err, "probability: expected a number from 0 to 1 (the fraction of bytes corrupted)");
     return false;
   }
   *out = probability;
@@ -72,18 +51,12 @@ static bool read_probability(const attributes_t *attrs, double *out, string_t *e
 }
 
 void exports_faultgate_plugin_meta_describe(exports_faultgate_plugin_meta_description_t *ret) {
-  tcp_plugin_string_dup(&ret->name, "c_corrupt");
-  tcp_plugin_string_dup(&ret->version, "0.1.0");
-  tcp_plugin_string_dup(&ret->summary, "Flips one bit in a fraction of the bytes passing through");
+  string_dup(&ret->name, "c_corrupt");
+  string_dup(&ret->version, "0.1.0");
+  string_dup(&ret->summary, "Flips one bit in a fraction of the bytes passing through");
   ret->attributes.len = 1;
   ret->attributes.ptr = calloc(1, sizeof *ret->attributes.ptr);
-  faultgate_plugin_types_attribute_spec_t *spec = &ret->attributes.ptr[0];
-  tcp_plugin_string_dup(&spec->name, "probability");
-  spec->type = FAULTGATE_PLUGIN_TYPES_VALUE_TYPE_FLOAT;
-  spec->default_.is_some = true;
-  spec->default_.val.tag = FAULTGATE_PLUGIN_TYPES_VALUE_FLOAT;
-  spec->default_.val.val.float_ = 0.001;
-  tcp_plugin_string_dup(&spec->summary, "the chance that a byte is corrupted, 0 to 1");
+  float_spec(&ret->attributes.ptr[0], "probability", 0.001, "the chance that a byte is corrupted, 0 to 1");
   ret->wants_bytes = true;
 }
 

@@ -81,7 +81,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         Lang::Rust => rust::template(name, args.http),
         Lang::Python => python::template(name, args.http)?,
         Lang::Js => js::template(name, args.http)?,
-        Lang::C => c::template(name, args.http)?,
+        Lang::C => c::template(name, args.http),
     };
     for (path, text) in &template.files {
         write(&root, path, text)?;

@@ -9,7 +9,7 @@ WASM_TOOLS=${WASM_TOOLS:-wasm-tools}
 mkdir -p build
 "$CC" --target=wasm32-wasi -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
   -mexec-model=reactor -Ibindings \
-  -o build/{{file}}.core.wasm {{file}}.c bindings/{{bindings}}.c bindings/type_info.c
+  -o build/{{file}}.core.wasm {{file}}.c attributes.c bindings/{{bindings}}.c bindings/type_info.c
 "$WASM_TOOLS" component embed wit --world {{world}} \
   build/{{file}}.core.wasm -o build/{{file}}.embedded.wasm
 "$WASM_TOOLS" component new build/{{file}}.embedded.wasm -o build/{{file}}.wasm

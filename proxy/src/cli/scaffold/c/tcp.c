@@ -12,18 +12,15 @@
 //   free, with the matching *_free function;
 // - what you return (strings, lists of steps, bytes in a `write` step) must
 //   be malloc'd: the bindings free it once the host has read it. Make
-//   strings with tcp_plugin_string_dup, never _set.
+//   strings with string_dup (attributes.h), never the bindings' _set.
 // - a resource (the fault, a filter) is a struct you define, handed to the
 //   host with *_new and freed in its *_destructor.
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcp_plugin.h"
+#include "attributes.h"
 
-typedef tcp_plugin_string_t string_t;
-typedef faultgate_plugin_types_attributes_t attributes_t;
-typedef faultgate_plugin_types_value_t value_t;
 typedef faultgate_plugin_types_step_t step_t;
 typedef exports_faultgate_plugin_tcp_list_step_t steps_t;
 
@@ -40,86 +37,20 @@ struct exports_faultgate_plugin_tcp_filter_t {
   uint64_t chunks_seen;
 };
 
-static void fail(string_t *err, const char *message) {
-  tcp_plugin_string_dup(err, message);
-}
-
-// Text for the log, without stdio (which would import WASI's files): `text`
-// appended to `out` (`at` bytes used of `size`), cut to fit.
-static size_t append(char *out, size_t size, size_t at, const char *text, size_t len) {
-  size_t room = at < size ? size - at : 0;
-  size_t n = len < room ? len : room;
-  memcpy(out + at, text, n);
-  return at + n;
-}
-
-static size_t append_u64(char *out, size_t size, size_t at, uint64_t value) {
-  char digits[20];
-  size_t n = 0;
-  do {
-    digits[sizeof digits - 1 - n++] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  return append(out, size, at, digits + sizeof digits - n, n);
-}
-
-// The attribute `name`, or NULL when it is not given.
-static const value_t *attribute(const attributes_t *attrs, const char *name) {
-  size_t len = strlen(name);
-  for (size_t i = 0; i < attrs->len; i++) {
-    const string_t *key = &attrs->ptr[i].f0;
-    if (key->len == len && memcmp(key->ptr, name, len) == 0) {
-      return &attrs->ptr[i].f1;
-    }
-  }
-  return NULL;
-}
-
-// A non-negative integer attribute, `fallback` when it is not given.
-static bool non_negative(const attributes_t *attrs, const char *name, uint64_t fallback,
-                         uint64_t *out, string_t *err) {
-  const value_t *value = attribute(attrs, name);
-  if (value == NULL) {
-    *out = fallback;
-    return true;
-  }
-  if (value->tag != FAULTGATE_PLUGIN_TYPES_VALUE_INTEGER || value->val.integer < 0) {
-    char message[128];
-    size_t at = append(message, sizeof message - 1, 0, name, strlen(name));
-    const char *expected = ": expected a non-negative integer";
-    at = append(message, sizeof message - 1, at, expected, strlen(expected));
-    message[at] = 0;
-    fail(err, message);
-    return false;
-  }
-  *out = (uint64_t)value->val.integer;
-  return true;
-}
-
 static bool read_attributes(const attributes_t *attrs, struct exports_faultgate_plugin_tcp_fault_t *fault,
                             string_t *err) {
   return non_negative(attrs, "delay", 0, &fault->delay_ms, err) &&
          non_negative(attrs, "reset_after", 0, &fault->reset_after, err);
 }
 
-static void spec(faultgate_plugin_types_attribute_spec_t *spec, const char *name, int64_t fallback,
-                 const char *summary) {
-  tcp_plugin_string_dup(&spec->name, name);
-  spec->type = FAULTGATE_PLUGIN_TYPES_VALUE_TYPE_INTEGER;
-  spec->default_.is_some = true;
-  spec->default_.val.tag = FAULTGATE_PLUGIN_TYPES_VALUE_INTEGER;
-  spec->default_.val.val.integer = fallback;
-  tcp_plugin_string_dup(&spec->summary, summary);
-}
-
 void exports_faultgate_plugin_meta_describe(exports_faultgate_plugin_meta_description_t *ret) {
-  tcp_plugin_string_dup(&ret->name, "{{name}}");
-  tcp_plugin_string_dup(&ret->version, "0.1.0");
-  tcp_plugin_string_dup(&ret->summary, "Delays every chunk, and resets after some chunks if asked");
+  string_dup(&ret->name, "{{name}}");
+  string_dup(&ret->version, "0.1.0");
+  string_dup(&ret->summary, "Delays every chunk, and resets after some chunks if asked");
   ret->attributes.len = 2;
   ret->attributes.ptr = calloc(2, sizeof *ret->attributes.ptr);
-  spec(&ret->attributes.ptr[0], "delay", 0, "delay of each chunk, in milliseconds");
-  spec(&ret->attributes.ptr[1], "reset_after", 0, "reset the connection at this chunk; 0 = never");
+  integer_spec(&ret->attributes.ptr[0], "delay", 0, "delay of each chunk, in milliseconds");
+  integer_spec(&ret->attributes.ptr[1], "reset_after", 0, "reset the connection at this chunk; 0 = never");
   // Only the chunk's length is needed: the host copies no bytes in.
   ret->wants_bytes = false;
 }

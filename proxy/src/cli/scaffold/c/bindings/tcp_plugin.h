@@ -86,9 +86,16 @@ typedef struct {
 //   fault acts in (`tcp`, `http`, `postgres`), among those its kind
 //   works in (a `tcp` fault: every mode; `http`: `http`; `postgres`:
 //   `postgres`).
+// - `@memory-mib`: `integer`, its default the linear memory (MiB) one
+//   instance of the plugin needs, when that is more than the host gives
+//   by default (`--plugin-memory-mib`); at most 64. For a plugin that
+//   carries a language runtime (JavaScript, Python).
+// - `@deadline-ms`: `integer`, its default the time (ms) one call may
+//   need, when that is more than the host's default deadline
+//   (`--plugin-deadline-ms`); at most 60000.
 // 
 // A plugin that declares nothing acts on both streams and in every
-// mode its kind works in. Hosts before the convention show the
+// mode its kind works in, under the host's default limits. Hosts before the convention show the
 // declarations as attributes; nothing else changes for them.
 typedef struct faultgate_plugin_types_attribute_spec_t {
   tcp_plugin_string_t   name;
