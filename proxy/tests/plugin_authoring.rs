@@ -1,170 +1,32 @@
-//! Plugin authors' path: scaffold a plugin, build it, check it, load it into
-//! a running faultgate, attach it in front of a real server, and replace or
-//! remove it at runtime.
+//! Plugin authors' path beyond the scaffolds (plugin_scaffolds.rs): replace
+//! or remove a plugin at runtime, restart from the compile cache, what
+//! `plugin check` says of a broken one, and a plugin in WebAssembly text.
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::faultgate::{Faultgate, error_mentions, plugin_build_dir, run_to_exit};
-use support::git_http::GitHttpServer;
 use support::peers::{echo, echo_server};
+use support::plugin_build::{Lang, scaffold};
 use support::postgres::{Postgres, connect};
 use tokio::net::TcpStream;
-
-/// `faultgate plugin new NAME`, then `edit` its src/lib.rs, then build it
-/// for wasm32-wasip2; returns the component's path.
-fn scaffold_and_build(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    scaffold_kind_and_build(dir, name, &[], edit)
-}
-
-/// Like [`scaffold_and_build`], with extra `plugin new` flags.
-fn scaffold_kind_and_build(
-    dir: &Path,
-    name: &str,
-    flags: &[&str],
-    edit: impl Fn(String) -> String,
-) -> PathBuf {
-    let mut args = vec!["plugin", "new", name, "--dir", dir.to_str().unwrap()];
-    args.extend(flags);
-    let (code, output) = run_to_exit(&args);
-    assert_eq!(code, Some(0), "plugin new failed:\n{output}");
-    let root = dir.join(name);
-    for file in [
-        "Cargo.toml",
-        "README.md",
-        "src/lib.rs",
-        "faultgate-guest/wit/faultgate.wit",
-    ] {
-        assert!(root.join(file).exists(), "plugin new did not write {file}");
-    }
-    let lib = root.join("src/lib.rs");
-    std::fs::write(&lib, edit(std::fs::read_to_string(&lib).unwrap())).unwrap();
-
-    // One target directory for every run, so only the first builds the deps.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffolded");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--release"])
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        // The test command builds faultgate itself through clippy (scripts/test);
-        // a user's plugin builds with plain rustc.
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CLIPPY_ARGS")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "building the scaffolded plugin failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    target
-        .join("wasm32-wasip2/release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scaffolded_http_plugin_answers_for_one_repository_of_a_git_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_kind_and_build(dir.path(), "gone-fishing", &["--http"], |lib| lib);
-    let (code, output) = run_to_exit(&["plugin", "check", wasm.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
-    assert!(output.contains("gone-fishing 0.1.0"), "{output}");
-    assert!(
-        output.contains("http"),
-        "the check does not say it is an HTTP plugin: {output}"
-    );
-
-    let server = GitHttpServer::start(&["alpha", "beta"]);
-    let fg = Faultgate::start(&[]).await;
-    let (status, plugin) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
-    assert_eq!(status, 201, "upload answered {plugin}");
-    assert_eq!(plugin["kind"], "http");
-    let listen = fg
-        .proxy_with(json!({ "name": "git", "mode": "http", "upstream": server.address() }))
-        .await;
-    fg.add_toxic(
-        "git",
-        json!({"type": "gone-fishing", "stream": "upstream",
-               "attributes": {"status": 410, "delay": 200, "path_prefix": "/git/alpha.git/"}}),
-    )
-    .await;
-    let refs =
-        |repo: &str| format!("http://{listen}/git/{repo}.git/info/refs?service=git-upload-pack");
-    let started = Instant::now();
-    let answer = reqwest::get(refs("alpha")).await.unwrap();
-    assert_eq!(answer.status(), 410);
-    assert_eq!(answer.text().await.unwrap(), "gone-fishing\n");
-    assert!(started.elapsed() >= Duration::from_millis(200));
-    assert_eq!(reqwest::get(refs("beta")).await.unwrap().status(), 200);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scaffolded_plugin_builds_checks_loads_and_delays_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_and_build(dir.path(), "slow-start", |lib| lib);
-
-    let (code, output) = run_to_exit(&["plugin", "check", wasm.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
-    assert!(output.contains("a valid faultgate plugin"), "{output}");
-    assert!(output.contains("slow-start 0.1.0"), "{output}");
-    assert!(output.contains("delay (integer, default 0)"), "{output}");
-
-    let pg = Postgres::start().await;
-    let fg = Faultgate::start(&[]).await;
-    let (status, plugin) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
-    assert_eq!(status, 201, "upload answered {plugin}");
-    assert_eq!(plugin["name"], "slow-start");
-    assert!(plugin["source"]["upload"]["sha256"].is_string(), "{plugin}");
-
-    let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
-    let client = connect(listen.port()).await.unwrap();
-    fg.add_toxic(
-        "pg",
-        json!({"type": "slow-start", "stream": "downstream", "attributes": {"delay": 300}}),
-    )
-    .await;
-    let started = Instant::now();
-    assert_eq!(
-        client
-            .query_one("SELECT 5", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        5
-    );
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "the plugin did not delay the query"
-    );
-
-    fg.expect_error(
-        "POST",
-        "/proxies/pg/toxics",
-        Some(json!({"name": "bad", "type": "slow-start", "attributes": {"delay": "soon"}})),
-        400,
-        "delay",
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacing_a_plugin_in_use_keeps_open_connections_on_the_old_version() {
     // A new `noop` that, unlike the built-in, delays by 300 ms by default.
     let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_and_build(dir.path(), "noop", |lib| {
-        lib.replace(
-            "attribute::integer(\"delay\", 0,",
-            "attribute::integer(\"delay\", 300,",
-        )
-        .replace("non_negative(\"delay\", 0,", "non_negative(\"delay\", 300,")
-    });
+    let wasm = scaffold(dir.path(), "noop", Lang::Rust, false)
+        .edit_source(|lib| {
+            lib.replace(
+                "attribute::integer(\"delay\", 0,",
+                "attribute::integer(\"delay\", 300,",
+            )
+            .replace("non_negative(\"delay\", 0,", "non_negative(\"delay\", 300,")
+        })
+        .build();
     let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
     let listen = fg.proxy("p", echo_addr).await;
@@ -338,7 +200,7 @@ async fn a_plugin_written_in_webassembly_text_delays_postgres() {
 async fn a_replacement_that_rejects_a_live_toxic_changes_nothing() {
     // A `latency` that knows only `delay` and `reset_after`.
     let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_and_build(dir.path(), "latency", |lib| lib);
+    let wasm = scaffold(dir.path(), "latency", Lang::Rust, false).build();
     let (echo_addr, _) = echo_server().await;
     let fg = Faultgate::start(&[]).await;
     let listen = fg.proxy("p", echo_addr).await;
@@ -359,4 +221,82 @@ async fn a_replacement_that_rejects_a_live_toxic_changes_nothing() {
     assert_eq!(plugin["source"], "builtin");
     let mut stream = TcpStream::connect(listen).await.unwrap();
     assert!(echo(&mut stream, b"still").await >= Duration::from_millis(300));
+}
+
+/// A scaffold whose `new` spins for `spin_ms` and holds `grow_mib` of
+/// memory, declaring `needs` (a chain of `Description` calls) beside its
+/// attributes.
+fn spinning_and_growing(dir: &Path, name: &str, needs: &str) -> std::path::PathBuf {
+    scaffold(dir, name, Lang::Rust, false)
+        .edit_source(|lib| {
+            lib.replace(
+                ".attribute(attribute::integer(\"reset_after\", 0, \"reset the connection at this chunk; 0 = never\"))",
+                &format!(
+                    ".attribute(attribute::integer(\"reset_after\", 0, \"reset the connection at this chunk; 0 = never\"))
+            .attribute(attribute::integer(\"spin_ms\", 0, \"busy for this long when made\"))
+            .attribute(attribute::integer(\"grow_mib\", 0, \"memory held when made\")){needs}"
+                ),
+            )
+            .replace(
+                "        Ok(Self {\n            delay_ms",
+                "        let until = host::now_us() + attrs.non_negative(\"spin_ms\", 0, \"ms\")? * 1000;
+        while host::now_us() < until {}
+        let held = vec![1u8; (attrs.non_negative(\"grow_mib\", 0, \"MiB\")? << 20) as usize];
+        std::hint::black_box(&held);
+        Ok(Self {\n            delay_ms",
+            )
+        })
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_gets_the_memory_and_call_time_it_declares_beyond_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = spinning_and_growing(dir.path(), "plain", "");
+    let needy = spinning_and_growing(dir.path(), "needy", ".memory_mib(40).deadline_ms(1000)");
+    let (code, output) = run_to_exit(&["plugin", "check", needy.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("needs: 40 MiB of memory per instance, calls of up to 1000 ms"),
+        "{output}"
+    );
+
+    // The defaults: 16 MiB and 100 ms.
+    let (echo_addr, _) = echo_server().await;
+    let fg = Faultgate::start(&[]).await;
+    for wasm in [&plain, &needy] {
+        let (status, body) = fg.upload_plugin(std::fs::read(wasm).unwrap()).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let described = fg.expect("GET", "/plugins/needy", None, 200).await;
+    assert_eq!(
+        (&described["memory_mib"], &described["deadline_ms"]),
+        (&json!(40), &json!(1000))
+    );
+    let described = fg.expect("GET", "/plugins/plain", None, 200).await;
+    assert!(described.get("memory_mib").is_none(), "{described}");
+    fg.proxy("p", echo_addr).await;
+
+    // Past the defaults, the plain one is refused and changes nothing; the
+    // one that declared what it needs is attached.
+    for (attributes, refused) in [
+        (json!({"spin_ms": 300}), "time limit of 100ms"),
+        (json!({"grow_mib": 24}), "memory limit of 16 MiB"),
+    ] {
+        let (status, body) = fg
+            .request(
+                "POST",
+                "/proxies/p/toxics",
+                Some(json!({"type": "plain", "attributes": attributes})),
+            )
+            .await;
+        error_mentions(status, &body, 400, refused);
+        assert_eq!(fg.toxics("p").await, json!([]));
+        fg.add_toxic(
+            "p",
+            json!({"name": "needy", "type": "needy", "attributes": attributes}),
+        )
+        .await;
+        fg.remove_toxic("p", "needy").await;
+    }
 }

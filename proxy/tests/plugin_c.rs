@@ -1,89 +1,27 @@
-//! Plugins in C: the `--lang c` scaffold built with clang and wasm-tools
-//! (installed by scripts/toolchains/c), checked, loaded and attached in front
-//! of real servers; `c_corrupt`, a real fault in C; a C plugin that aborts;
-//! and components built against a contract faultgate does not speak.
+//! Plugins in C (clang and wasm-tools, installed by scripts/toolchains/c),
+//! beyond the scaffolds (plugin_scaffolds.rs): `c_corrupt`, a real fault in
+//! C; a C plugin that aborts; and components built against a contract
+//! faultgate does not speak.
 
 mod support;
 
-#[path = "support/c_toolchain.rs"]
-mod c_toolchain;
-
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::json;
 use support::faultgate::{Faultgate, error_mentions, run_to_exit};
 use support::git_http::GitHttpServer;
 use support::peers::{echo, echo_server, read_to_end};
+use support::plugin_build::{Lang, scaffold};
 use support::postgres::{Postgres, connect};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_c_scaffold_builds_checks_loads_and_delays_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = c_toolchain::scaffold(dir.path(), "slow-start");
-    let wasm = c_toolchain::build(&root);
-
-    let (code, output) = run_to_exit(&["plugin", "check", wasm.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
-    assert!(output.contains("a valid faultgate plugin"), "{output}");
-    assert!(output.contains("slow-start 0.1.0 (tcp fault)"), "{output}");
-    assert!(output.contains("delay (integer, default 0)"), "{output}");
-
-    let pg = Postgres::start().await;
-    let fg = Faultgate::start(&[]).await;
-    let (status, plugin) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
-    assert_eq!(status, 201, "upload answered {plugin}");
-    assert_eq!(plugin["name"], "slow-start");
-
-    let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
-    let client = connect(listen.port()).await.unwrap();
-    fg.add_toxic(
-        "pg",
-        json!({"type": "slow-start", "stream": "downstream", "attributes": {"delay": 300}}),
-    )
-    .await;
-    for _ in 0..2 {
-        let started = Instant::now();
-        let row = client.query_one("SELECT 5", &[]).await.unwrap();
-        assert_eq!(row.get::<_, i32>(0), 5);
-        assert!(
-            started.elapsed() >= Duration::from_millis(300),
-            "the C plugin did not delay the query"
-        );
-    }
-
-    // The C code's own check of its attributes is the API's 400.
-    fg.expect_error(
-        "POST",
-        "/proxies/pg/toxics",
-        Some(json!({"name": "bad", "type": "slow-start", "attributes": {"delay": -1}})),
-        400,
-        "delay: expected a non-negative integer",
-    )
-    .await;
-}
-
-#[test]
-fn a_c_http_scaffold_is_refused_with_a_reason_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (code, output) = run_to_exit(&[
-        "plugin",
-        "new",
-        "web",
-        "--lang",
-        "c",
-        "--http",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert_ne!(code, Some(0), "{output}");
-    assert!(
-        output.contains("--lang c --http is not available"),
-        "{output}"
-    );
-    assert!(!dir.path().join("web").exists());
+/// plugins/c/c_corrupt, built as a C scaffold with its code.
+fn c_corrupt(dir: &Path) -> PathBuf {
+    scaffold(dir, "c_corrupt", Lang::C, false)
+        .with_code_of_repo_plugin()
+        .build()
 }
 
 /// `size` bytes that do not repeat, for a download to compare.
@@ -149,7 +87,7 @@ async fn corrupted_download(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_corrupt_passes_every_byte_at_zero_and_corrupts_the_same_bytes_under_the_same_seed() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = c_toolchain::c_corrupt(dir.path());
+    let wasm = c_corrupt(dir.path());
     let (code, output) = run_to_exit(&["plugin", "check", wasm.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{output}");
     assert!(
@@ -205,7 +143,7 @@ async fn c_corrupt_passes_every_byte_at_zero_and_corrupts_the_same_bytes_under_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_corrupt_at_one_makes_postgres_refuse_the_startup_and_the_proxy_stays_up() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = c_toolchain::c_corrupt(dir.path());
+    let wasm = c_corrupt(dir.path());
     let pg = Postgres::start().await;
     let mut fg = Faultgate::start(&["--plugin", wasm.to_str().unwrap()]).await;
     let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
@@ -236,19 +174,14 @@ async fn c_corrupt_at_one_makes_postgres_refuse_the_startup_and_the_proxy_stays_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_c_plugin_that_aborts_fails_its_toxic_as_any_plugin_does() {
     let dir = tempfile::tempdir().unwrap();
-    let root = c_toolchain::scaffold(dir.path(), "aborts");
-    let source = c_toolchain::source(&root);
-    let text = std::fs::read_to_string(&source).unwrap();
-    let edited = text.replace(
-        "  self->chunks_seen++;\n",
-        "  self->chunks_seen++;\n  if (len == 4) abort();\n",
-    );
-    assert_ne!(
-        text, edited,
-        "the template changed: the abort was not put in"
-    );
-    std::fs::write(&source, edited).unwrap();
-    let wasm = c_toolchain::build(&root);
+    let wasm = scaffold(dir.path(), "aborts", Lang::C, false)
+        .edit_source(|c| {
+            c.replace(
+                "  self->chunks_seen++;\n",
+                "  self->chunks_seen++;\n  if (len == 4) abort();\n",
+            )
+        })
+        .build();
 
     let (echo_addr, _) = echo_server().await;
     let mut fg = Faultgate::start(&["--plugin", wasm.to_str().unwrap()]).await;
@@ -290,18 +223,16 @@ async fn a_c_plugin_that_aborts_fails_its_toxic_as_any_plugin_does() {
 
 /// The scaffold built after `edit` changed the contract and the bindings
 /// alike, as a plugin built against another contract would be.
-fn built_against(dir: &Path, edit: impl Fn(&str) -> String) -> std::path::PathBuf {
-    let root = c_toolchain::scaffold(dir, "foreign");
-    for file in [
-        "wit/faultgate.wit",
-        "bindings/tcp_plugin.c",
-        "bindings/tcp_plugin.h",
-    ] {
-        let path = root.join(file);
+fn built_against(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
+    let plugin = scaffold(dir, "foreign", Lang::C, false);
+    plugin.edit("wit/faultgate.wit", &edit);
+    // The bindings follow the contract wherever they spell the name.
+    for file in ["bindings/tcp_plugin.c", "bindings/tcp_plugin.h"] {
+        let path = plugin.root.join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, edit(&text)).unwrap();
     }
-    c_toolchain::build(&root)
+    plugin.build()
 }
 
 async fn refused_naming(wasm: &Path, names: &str) {

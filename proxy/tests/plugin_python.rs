@@ -1,146 +1,31 @@
-//! Plugins written in Python (componentize-py): the `--lang python`
-//! scaffolds built with the real toolchain, checked and loaded in front of
-//! real servers; `py_jitter` (plugins/python/py_jitter) against Postgres and
-//! its replay under a seed; and an uncaught Python exception failing its
-//! fault with the Python message in the log.
+//! Plugins written in Python (componentize-py), beyond the scaffolds
+//! (plugin_scaffolds.rs): `py_jitter` (plugins/python/py_jitter) against
+//! Postgres and its replay under a seed, and an uncaught Python exception
+//! failing its fault with the Python message in the log.
 
 mod support;
-
-#[path = "support/python_toolchain.rs"]
-mod python_toolchain;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::faultgate::{Faultgate, run_to_exit};
-use support::git_http::GitHttpServer;
+use support::faultgate::Faultgate;
+use support::plugin_build::{Lang, check, scaffold, start_sharing_compiles};
 use support::postgres::{Postgres, connect};
 
-/// `faultgate plugin new NAME --lang python FLAGS`, then `edit` one of its
-/// files (`file`), then build it; returns the component.
-fn scaffold_and_build(
-    dir: &Path,
-    name: &str,
-    flags: &[&str],
-    file: &str,
-    edit: impl Fn(String) -> String,
-) -> PathBuf {
-    let mut args = vec![
-        "plugin",
-        "new",
-        name,
-        "--lang",
-        "python",
-        "--dir",
-        dir.to_str().unwrap(),
-    ];
-    args.extend(flags);
-    let (code, output) = run_to_exit(&args);
-    assert_eq!(code, Some(0), "plugin new failed:\n{output}");
-    assert!(output.contains("componentize-py"), "{output}");
-    let root = dir.join(name);
-    for written in ["app.py", "attributes.py", "README.md", "wit/faultgate.wit"] {
-        assert!(
-            root.join(written).exists(),
-            "plugin new did not write {written}"
-        );
-    }
-    let path = root.join(file);
-    std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
-    let world = if flags.contains(&"--http") {
-        "http-plugin"
-    } else {
-        "tcp-plugin"
-    };
-    python_toolchain::build(&root, Path::new("wit"), world)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scaffolded_python_plugin_builds_checks_loads_and_delays_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_and_build(dir.path(), "slow-py", &[], "app.py", |app| app);
-    let (code, output) = python_toolchain::check(&wasm);
-    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
-    assert!(output.contains("slow-py 0.1.0 (tcp fault)"), "{output}");
-    assert!(output.contains("delay (integer, default 0)"), "{output}");
-
-    let pg = Postgres::start().await;
-    let fg = python_toolchain::start_faultgate(&[]).await;
-    let (status, plugin) = python_toolchain::upload(&fg, &wasm).await;
-    assert_eq!(status, 201, "upload answered {plugin}");
-    assert_eq!(plugin["name"], "slow-py");
-
-    let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
-    let client = connect(listen.port()).await.unwrap();
-    fg.add_toxic(
-        "pg",
-        json!({"type": "slow-py", "stream": "downstream", "attributes": {"delay": 300}}),
-    )
-    .await;
-    let started = Instant::now();
-    let five: i32 = client.query_one("SELECT 5", &[]).await.unwrap().get(0);
-    assert_eq!(five, 5);
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "the Python plugin did not delay the query"
-    );
-
-    // Its validate, in Python, names the attribute at fault.
-    fg.expect_error(
-        "POST",
-        "/proxies/pg/toxics",
-        Some(json!({"name": "bad", "type": "slow-py", "attributes": {"delay": -5}})),
-        400,
-        "delay: expected a non-negative integer (milliseconds), got -5",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scaffolded_python_http_plugin_answers_for_one_repository_of_a_git_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_and_build(dir.path(), "gone-py", &["--http"], "app.py", |app| app);
-    let (code, output) = python_toolchain::check(&wasm);
-    assert_eq!(code, Some(0), "plugin check failed:\n{output}");
-    assert!(output.contains("gone-py 0.1.0 (http fault)"), "{output}");
-
-    let server = GitHttpServer::start(&["alpha", "beta"]);
-    let fg = python_toolchain::start_faultgate(&[]).await;
-    let (status, plugin) = python_toolchain::upload(&fg, &wasm).await;
-    assert_eq!(status, 201, "upload answered {plugin}");
-    assert_eq!(plugin["kind"], "http");
-    let listen = fg
-        .proxy_with(json!({ "name": "git", "mode": "http", "upstream": server.address() }))
-        .await;
-    fg.add_toxic(
-        "git",
-        json!({"type": "gone-py", "stream": "upstream",
-               "attributes": {"status": 410, "delay": 200, "path_prefix": "/git/alpha.git/"}}),
-    )
-    .await;
-    let refs =
-        |repo: &str| format!("http://{listen}/git/{repo}.git/info/refs?service=git-upload-pack");
-    let started = Instant::now();
-    let answer = reqwest::get(refs("alpha")).await.unwrap();
-    assert_eq!(answer.status(), 410);
-    assert_eq!(answer.text().await.unwrap(), "gone-py\n");
-    assert!(started.elapsed() >= Duration::from_millis(200));
-    assert_eq!(reqwest::get(refs("beta")).await.unwrap().status(), 200);
-}
-
-/// plugins/python/py_jitter, built.
-fn py_jitter() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/python/py_jitter");
-    python_toolchain::build(&source, Path::new("../../../wit"), "tcp-plugin")
+/// plugins/python/py_jitter, built as a Python scaffold with its code.
+fn py_jitter(dir: &Path) -> PathBuf {
+    scaffold(dir, "py_jitter", Lang::Python, false)
+        .with_code_of_repo_plugin()
+        .build()
 }
 
 /// The delays `py_jitter` (latency 50, jitter 40) drew for the Postgres
 /// server's answers on one connection running five queries, under a
 /// faultgate started with `--seed seed`, in the order they were drawn.
 async fn jitter_draws(wasm: &Path, pg: &Postgres, seed: &str) -> Vec<u64> {
-    let fg = python_toolchain::start_faultgate(&["--seed", seed]).await;
-    let (status, plugin) = python_toolchain::upload(&fg, wasm).await;
+    let fg = start_sharing_compiles(&["--seed", seed]).await;
+    let (status, plugin) = fg.upload_plugin(std::fs::read(wasm).unwrap()).await;
     assert_eq!(status, 201, "upload answered {plugin}");
     let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
     fg.add_toxic(
@@ -179,8 +64,9 @@ fn draws(fg: &Faultgate) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py_jitter_delays_postgres_and_replays_its_delays_under_the_same_seed() {
-    let wasm = py_jitter();
-    let (code, output) = python_toolchain::check(&wasm);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = py_jitter(dir.path());
+    let (code, output) = check(&wasm);
     assert_eq!(code, Some(0), "plugin check failed:\n{output}");
     assert!(output.contains("py_jitter 0.1.0 (tcp fault)"), "{output}");
     assert!(output.contains("jitter (integer, default 0)"), "{output}");
@@ -220,8 +106,8 @@ async fn py_jitter_delays_postgres_and_replays_its_delays_under_the_same_seed() 
     );
 
     // Attributes are checked in Python: a bad one is a 400 naming it.
-    let fg = python_toolchain::start_faultgate(&[]).await;
-    let (status, _) = python_toolchain::upload(&fg, &wasm).await;
+    let fg = start_sharing_compiles(&[]).await;
+    let (status, _) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
     assert_eq!(status, 201);
     fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
     fg.expect_error(
@@ -237,15 +123,17 @@ async fn py_jitter_delays_postgres_and_replays_its_delays_under_the_same_seed() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uncaught_python_exception_fails_the_fault_with_its_message_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = scaffold_and_build(dir.path(), "raises", &[], "tcp.py", |tcp| {
-        tcp.replace(
-            "        self.chunks_seen += 1\n",
-            "        self.chunks_seen += 1\n        raise ValueError(f\"python refuses chunk {self.chunks_seen}\")\n",
-        )
-    });
+    let wasm = scaffold(dir.path(), "raises", Lang::Python, false)
+        .edit_source(|tcp| {
+            tcp.replace(
+                "        self.chunks_seen += 1\n",
+                "        self.chunks_seen += 1\n        raise ValueError(f\"python refuses chunk {self.chunks_seen}\")\n",
+            )
+        })
+        .build();
     let pg = Postgres::start().await;
-    let fg = python_toolchain::start_faultgate(&[]).await;
-    let (status, plugin) = python_toolchain::upload(&fg, &wasm).await;
+    let fg = start_sharing_compiles(&[]).await;
+    let (status, plugin) = fg.upload_plugin(std::fs::read(&wasm).unwrap()).await;
     assert_eq!(status, 201, "upload answered {plugin}");
     let listen = fg.proxy("pg", format!("127.0.0.1:{}", pg.port)).await;
     fg.add_toxic("pg", json!({"type": "raises", "stream": "upstream"}))

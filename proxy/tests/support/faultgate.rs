@@ -184,14 +184,16 @@ impl Faultgate {
         api_request(&self.http, &self.api, method, path, body).await
     }
 
-    /// Sends a plugin component to `POST /plugins`.
+    /// Sends a plugin component to `POST /plugins`, waiting as long as the
+    /// first compile of a large one (a Python interpreter) takes on a busy
+    /// machine.
     pub async fn upload_plugin(&self, bytes: Vec<u8>) -> (u16, Value) {
         let response = self
             .http
             .post(format!("{}/plugins", self.api))
             .header("Content-Type", "application/wasm")
             .body(bytes)
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(600))
             .send()
             .await
             .expect("control API request");

@@ -10,6 +10,7 @@ pub mod git_http;
 pub mod junit;
 pub mod peers;
 pub mod pg_wire;
+pub mod plugin_build;
 pub mod postgres;
 pub mod prometheus;
 pub mod run_stack;
