@@ -106,6 +106,17 @@ pub fn scaffold(dir: &Path, name: &str, lang: Lang, http: bool) -> Scaffold {
         "plugin new did not write {}",
         scaffold.source().display()
     );
+    if lang == Lang::Js {
+        // The scaffold asks npm for the very tools faultgate tests with.
+        let manifest = |path: PathBuf| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let asked = manifest(scaffold.root.join("package.json"));
+        let tested = manifest(repo_root().join("plugins/js/toolchain/package.json"));
+        for key in ["devDependencies", "overrides"] {
+            assert_eq!(asked[key], tested[key], "package.json {key}");
+        }
+    }
     scaffold
 }
 

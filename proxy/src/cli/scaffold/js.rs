@@ -66,7 +66,8 @@ fn package_json(name: &str, world: &str) -> String {
     "@bytecodealliance/jco": "1.35.0"
   }},
   "overrides": {{
-    "@bytecodealliance/preview2-shim": "0.25.0"
+    "@bytecodealliance/preview2-shim": "0.25.0",
+    "@bytecodealliance/componentize-js": "0.23.0"
   }}
 }}
 "#
