@@ -123,11 +123,13 @@ serve_settings! {
     plugins: Vec<PathBuf> = List(FilePath),
         flag "plugin", env "FAULTGATE_PLUGINS", value "PATH";
 
-    /// Memory one plugin instance may use, in MiB.
+    /// Memory one plugin instance may use, in MiB. A plugin that declares
+    /// it needs more (`@memory-mib`, at most 64) gets what it declares.
     plugin_memory_mib: u64 = One(Number { min: 1, max: 64 }),
         flag "plugin-memory-mib", env "FAULTGATE_PLUGIN_MEMORY_MIB", value "MIB", default "16";
 
-    /// Time one plugin call may take, in milliseconds.
+    /// Time one plugin call may take, in milliseconds. A plugin that
+    /// declares it needs longer (`@deadline-ms`) gets what it declares.
     plugin_deadline_ms: u64 = One(Number { min: 1, max: 60_000 }),
         flag "plugin-deadline-ms", env "FAULTGATE_PLUGIN_DEADLINE_MS", value "MS", default "100";
 
